@@ -1,0 +1,168 @@
+"""The command line: parse options, call the library, print. Nothing else lives here."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from . import __version__
+from .errors import GenError, UsageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def source_options(fn: F) -> F:
+    """Where the ClearML install is read from: shared by every command that reads one."""
+    decorators = [
+        click.option("--clearml-namespace", default=None, metavar="NS",
+                     help="Namespace of the ClearML install [default: clearml; with --from-file, the dump's own]."),
+        click.option("--from-file", "from_file", metavar="PATH",
+                     help="Read a `kubectl get -o yaml|json` dump (a List, several documents or one object) "
+                          "instead of the cluster; `-` reads standard input."),
+        click.option("--agent", metavar="NAME", help="The agent Deployment, when the namespace holds several."),
+        click.option("--kubeconfig", metavar="PATH", envvar="KUBECONFIG",
+                     help="kubeconfig of the cluster [default: $KUBECONFIG, ~/.kube/config, or in-cluster]."),
+        click.option("--context", metavar="NAME", help="kubeconfig context to use."),
+    ]
+    for decorator in reversed(decorators):
+        fn = decorator(fn)
+    return fn
+
+
+def open_source(from_file: str | None, clearml_namespace: str | None, kubeconfig: str | None,
+                context: str | None) -> Any:
+    from .source import FileSource, LiveSource, load_api_client
+
+    if from_file:
+        return FileSource.from_path(from_file, clearml_namespace)
+    if kubeconfig and os.pathsep in kubeconfig:
+        kubeconfig = kubeconfig.split(os.pathsep)[0]
+    return LiveSource(load_api_client(kubeconfig, context), clearml_namespace or "clearml")
+
+
+def warn(message: str) -> None:
+    click.echo(f"warning: {message}", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="clearml-runai-gen")
+def cli() -> None:
+    """Put ClearML's Kubernetes agent into Run:ai projects.
+
+    Reads the ClearML install (live, or a dump), mends the faults of the old copy-and-sed procedure,
+    and renders the values of the chart clearml-runai-agent for each project.
+    """
+
+
+@cli.command()
+@click.option("--project", "projects", multiple=True, metavar="P",
+              help="Run:ai project (namespace runai-P). Repeat for several projects (with --output-dir).")
+@click.option("--namespace", metavar="NS", help="Namespace of the project [default: runai-P].")
+@click.option("--queue", "queues", multiple=True, metavar="Q",
+              help="ClearML queue(s) the agent serves; a comma list is allowed [default: runai-P].")
+@click.option("--worker-id", metavar="ID", help="ClearML worker id of the agent [default: clearml-runai-P].")
+@click.option("--scheduler", default="runai-scheduler", show_default=True,
+              help="schedulerName of task pods; `kai` means the open-source KAI scheduler (kai-scheduler).")
+@click.option("--gpu-fraction", metavar="F", help="GPU fraction per task pod, e.g. 0.5 (annotation gpu-fraction).")
+@click.option("--priority-class", metavar="NAME", help="Run:ai priority of task pods (train, build, inference, ...).")
+@click.option("--node-pool", metavar="POOL", help="Run:ai node pool of task pods.")
+@click.option("--cluster-domain", default="cluster.local", show_default=True, help="DNS domain of the cluster.")
+@click.option("--agent-image", metavar="IMAGE", help="Agent image [default: the source agent's].")
+@click.option("--no-self-update/--self-update", default=True, show_default=True,
+              help="Keep the agent from upgrading itself from PyPI at every start (CLEARML_AGENT_NO_UPDATE).")
+@click.option("-o", "--output", metavar="FILE", help="Write the values to FILE (atomically, mode 0600).")
+@click.option("--output-dir", metavar="DIR", help="Write <project>.values.yaml per project into DIR.")
+@click.option("--show-secrets", is_flag=True, help="Print values with credentials even when stdout is a terminal.")
+@source_options
+def render(projects: tuple[str, ...], namespace: str | None, queues: tuple[str, ...], worker_id: str | None,
+           scheduler: str, gpu_fraction: str | None, priority_class: str | None, node_pool: str | None,
+           cluster_domain: str, agent_image: str | None, no_self_update: bool, output: str | None,
+           output_dir: str | None, show_secrets: bool, clearml_namespace: str | None, from_file: str | None,
+           agent: str | None, kubeconfig: str | None, context: str | None) -> None:
+    """Render the values of release clearml-runai-P for Run:ai project P."""
+    from .api import render_many
+
+    if not projects:
+        raise UsageError("--project is required: name the Run:ai project (for example --project team-a)")
+    if len(projects) > 1:
+        for opt, val in (("--namespace", namespace), ("--worker-id", worker_id), ("-o", output)):
+            if val:
+                raise UsageError(f"{opt} applies to one project; with several --project use --output-dir")
+        if not output_dir:
+            raise UsageError("several --project need --output-dir DIR (one <project>.values.yaml each)")
+    if output and output_dir:
+        raise UsageError("use either -o FILE or --output-dir DIR, not both")
+    if not output and not output_dir and sys.stdout.isatty() and not show_secrets:
+        raise UsageError(
+            "the values hold the agent's ClearML credentials and stdout is a terminal: "
+            "redirect it (> values.yaml), use -o FILE, or pass --show-secrets"
+        )
+    from .models import ProjectOptions
+
+    options = [
+        ProjectOptions.build(
+            p, namespace=namespace, queues=list(queues), worker_id=worker_id, scheduler=scheduler,
+            gpu_fraction=gpu_fraction, priority_class=priority_class, node_pool=node_pool,
+            cluster_domain=cluster_domain, agent_image=agent_image, no_self_update=no_self_update,
+        )
+        for p in dict.fromkeys(projects)
+    ]
+    source = open_source(from_file, clearml_namespace, kubeconfig, context)
+    results = render_many(source, options, agent=agent)
+    for message in dict.fromkeys(w for r in results for w in r.warnings):
+        warn(message)
+    if output_dir:
+        from .emit import write_atomic
+
+        directory = Path(output_dir)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"--output-dir {output_dir}: {exc.strerror}") from None
+        for r in results:
+            write_atomic(directory / f"{r.project}.values.yaml", r.text)
+        click.echo(f"wrote {len(results)} values file(s) to {directory}", err=True)
+    elif output:
+        from .emit import write_atomic
+
+        write_atomic(Path(output), results[0].text)
+    else:
+        click.echo(results[0].text, nl=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: every GenError becomes one line on stderr and its exit code; never a traceback."""
+    try:
+        cli.main(args=argv, prog_name="clearml-runai-gen", standalone_mode=False)
+    except GenError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("error: aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code or 0)
+    except KeyboardInterrupt:
+        click.echo("error: interrupted", err=True)
+        return 130
+    except BrokenPipeError:
+        return 1
+    except Exception as exc:  # a bug of ours: still one line, the traceback only on request
+        if os.environ.get("CLEARML_RUNAI_DEBUG"):
+            raise
+        click.echo(f"error: internal error ({type(exc).__name__}: {exc}); "
+                   "rerun with CLEARML_RUNAI_DEBUG=1 and report it", err=True)
+        return 1
+    return 0
+
+
+def entry() -> None:
+    sys.exit(main())

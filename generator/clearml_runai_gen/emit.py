@@ -1,0 +1,98 @@
+"""Values as commented, deterministic YAML (ruamel.yaml), and atomic file writes."""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import InputError
+from .models import Plan
+
+# comments on the sections and keys a reader looks for first; the chart's values.yaml documents every key
+COMMENTS: dict[str, str] = {
+    "runai": "Run:ai project the agent serves; task pods are scheduled by this scheduler in this namespace",
+    "runai.namespace": "the release must be installed in this namespace (helm install -n ...)",
+    "clearml": "ClearML server, by full service name, and the agent's own credentials (keep this file private)",
+    "agent": "the agent Deployment",
+    "agent.queues": "ClearML queues this agent serves",
+    "agent.workerId": "ClearML worker id of this agent (unique per project)",
+    "agent.noSelfUpdate": "do not pip-upgrade the agent at every start (CLEARML_AGENT_NO_UPDATE)",
+    "taskPod": "the template of every task pod (the chart adds scheduler, project labels, hosts and credentials)",
+}
+
+
+def _to_commented(value: Any, path: str = "") -> Any:
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+    from ruamel.yaml.scalarstring import LiteralScalarString
+
+    if isinstance(value, dict):
+        cm = CommentedMap()
+        for key, item in value.items():
+            cm[key] = _to_commented(item, f"{path}.{key}" if path else str(key))
+            comment = COMMENTS.get(f"{path}.{key}" if path else str(key))
+            if comment:
+                cm.yaml_set_comment_before_after_key(key, before=comment, indent=2 * path.count(".") + (2 if path else 0))
+        return cm
+    if isinstance(value, list):
+        return CommentedSeq(_to_commented(v, path) for v in value)
+    if isinstance(value, str) and "\n" in value:
+        return LiteralScalarString(value)
+    return value
+
+
+def header(plan: Plan) -> str:
+    o, i = plan.options, plan.install
+    lines = [
+        f"Values of release {o.release} (chart clearml-runai-agent), rendered by clearml-runai-gen {__version__}.",
+        f"Source: ClearML agent {i.description},",
+        f"        template ConfigMap {i.namespace}/{i.template_configmap}, credentials from {i.credentials.source}.",
+        "Holds the agent's ClearML credentials: keep it private (mode 0600).",
+        f"Install: helm install {o.release} charts/clearml-runai-agent -n {o.namespace} -f <this file>",
+    ]
+    return "\n".join(lines)
+
+
+def _prune(value: Any) -> Any:
+    """Leave out empty values: the chart's defaults stand for them, and the file stays readable."""
+    if isinstance(value, dict):
+        pruned = {k: _prune(v) for k, v in value.items()}
+        return {k: v for k, v in pruned.items() if v not in ("", {}, [], None)}
+    return value
+
+
+def render_values(plan: Plan) -> str:
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    yaml.width = 4096
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    data = _to_commented(_prune(plan.values))
+    data.yaml_set_start_comment(header(plan))
+    buf = io.StringIO()
+    yaml.dump(data, buf)
+    return buf.getvalue()
+
+
+def write_atomic(path: Path, text: str, mode: int = 0o600) -> None:
+    """Write `text` to `path` all at once: a reader sees the old file or the new one, never half of it."""
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise InputError(f"cannot write {path}: directory {directory} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,177 @@
+"""Typed models that flow between the stages (source -> detect -> neat -> plan -> emit)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .errors import UsageError
+
+Obj = dict[str, Any]
+Flavour = Literal["A", "B"]
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+RUNAI_NAMESPACE_PREFIX = "runai-"
+RELEASE_PREFIX = "clearml-runai-"
+HELM_RELEASE_NAME_MAX = 53
+
+KAI_SCHEDULER = "kai-scheduler"
+SCHEDULER_ALIASES = {"kai": KAI_SCHEDULER, "runai": "runai-scheduler"}
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The agent's own ClearML credentials. Never printed: repr and str are redacted."""
+
+    access_key: str
+    secret_key: str
+    conf: str | None = None
+    source: str = ""  # where they came from, e.g. "Secret clearml/clearml-conf"
+
+    def __repr__(self) -> str:
+        return f"Credentials(source={self.source!r}, access_key=<redacted>, secret_key=<redacted>)"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class Hosts:
+    api: str
+    web: str = ""
+    files: str = ""
+
+
+@dataclass
+class AgentInstall:
+    """One ClearML k8s agent found in a namespace, already cleaned of server and helm marks."""
+
+    flavour: Flavour
+    namespace: str
+    deployment: str
+    template_configmap: str
+    chart_hint: str
+    image: str
+    pull_policy: str
+    hosts: Hosts
+    credentials: Credentials
+    queues: list[str]
+    worker_id: str
+    max_pods: int | None
+    default_task_image: str
+    extra_args: list[str]
+    extra_env: list[Obj]
+    resources: Obj
+    node_selector: Obj
+    tolerations: list[Obj]
+    affinity: Obj
+    image_pull_secrets: list[Obj]
+    priority_class_name: str
+    pod_annotations: Obj
+    pod_labels: Obj
+    template: Obj  # the task-pod template, a partial Pod, neat
+    notes: list[str] = field(default_factory=list)  # facts about quirks found and mended
+
+    @property
+    def description(self) -> str:
+        return f"flavour {self.flavour} ({self.chart_hint}), Deployment {self.namespace}/{self.deployment}"
+
+
+@dataclass(frozen=True)
+class ProjectOptions:
+    """What the user asked for one Run:ai project."""
+
+    project: str
+    namespace: str
+    queues: tuple[str, ...]
+    worker_id: str
+    scheduler: str = "runai-scheduler"
+    gpu_fraction: str = ""
+    priority_class: str = ""
+    node_pool: str = ""
+    cluster_domain: str = "cluster.local"
+    agent_image: str = ""
+    no_self_update: bool = False
+
+    @property
+    def release(self) -> str:
+        return RELEASE_PREFIX + self.project
+
+    @classmethod
+    def build(
+        cls,
+        project: str,
+        *,
+        namespace: str | None = None,
+        queues: tuple[str, ...] | list[str] | str | None = None,
+        worker_id: str | None = None,
+        scheduler: str = "runai-scheduler",
+        gpu_fraction: str | None = None,
+        priority_class: str | None = None,
+        node_pool: str | None = None,
+        cluster_domain: str = "cluster.local",
+        agent_image: str | None = None,
+        no_self_update: bool = False,
+    ) -> ProjectOptions:
+        """Apply the defaults that derive from the project, and validate everything."""
+        validate_project(project)
+        ns = namespace or RUNAI_NAMESPACE_PREFIX + project
+        if not DNS_LABEL.match(ns) or len(ns) > 63:
+            raise UsageError(f"--namespace {ns!r} is not a valid namespace name (a DNS label of at most 63 characters)")
+        if isinstance(queues, str):
+            queues = [queues]
+        qs: list[str] = []
+        for item in queues or []:
+            qs.extend(q.strip() for q in item.split(",") if q.strip())
+        if not qs:
+            qs = [RUNAI_NAMESPACE_PREFIX + project]
+        sched = SCHEDULER_ALIASES.get(scheduler, scheduler)
+        if not sched or not re.match(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", sched):
+            raise UsageError(f"--scheduler {scheduler!r} is not a valid scheduler name")
+        frac = (gpu_fraction or "").strip()
+        if frac and (not re.fullmatch(r"\d*\.?\d+", frac) or not 0 < float(frac) <= 1):
+            raise UsageError(f"--gpu-fraction {frac!r} must be a decimal in (0, 1], for example 0.5")
+        domain = cluster_domain.strip().strip(".")
+        if not domain or not all(DNS_LABEL.match(p) for p in domain.split(".")):
+            raise UsageError(f"--cluster-domain {cluster_domain!r} is not a DNS name")
+        for opt, val in (("--priority-class", priority_class), ("--node-pool", node_pool)):
+            if val and not re.match(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$", val):
+                raise UsageError(f"{opt} {val!r} is not a valid label value")
+        wid = worker_id or RELEASE_PREFIX + project
+        return cls(
+            project=project,
+            namespace=ns,
+            queues=tuple(qs),
+            worker_id=wid,
+            scheduler=sched,
+            gpu_fraction=frac,
+            priority_class=priority_class or "",
+            node_pool=node_pool or "",
+            cluster_domain=domain,
+            agent_image=agent_image or "",
+            no_self_update=no_self_update,
+        )
+
+
+def validate_project(project: str) -> None:
+    if not project or not DNS_LABEL.match(project):
+        raise UsageError(
+            f"--project {project!r} is not a Run:ai project name: use lower-case letters, digits and '-', "
+            "starting and ending with a letter or digit"
+        )
+    ns = RUNAI_NAMESPACE_PREFIX + project
+    if len(ns) > 63:
+        raise UsageError(
+            f"--project {project!r} is too long: its namespace {ns!r} has {len(ns)} characters, "
+            "Kubernetes allows 63 (use a project name of at most 57 characters)"
+        )
+
+
+@dataclass
+class Plan:
+    """The values of one release, with where they came from."""
+
+    options: ProjectOptions
+    install: AgentInstall
+    values: Obj
+    warnings: list[str] = field(default_factory=list)

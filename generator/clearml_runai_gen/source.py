@@ -1,0 +1,252 @@
+"""Where objects come from: a dump (file or stdin) or the live cluster.
+
+Both are one small interface, `Source.objects(kind)`, so the rest of the tool never knows which
+it reads. The live source imports the `kubernetes` client only when it is used.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+from .errors import ClusterError, InputError
+from .models import Obj
+
+# kinds the tool reads, and the API call that lists each (one call per kind, never one per object)
+KINDS = ("Deployment", "ConfigMap", "Secret", "Role", "RoleBinding")
+
+
+class Source(Protocol):
+    namespace: str
+
+    def objects(self, kind: str) -> list[Obj]:
+        """All objects of `kind` in the namespace."""
+        ...
+
+    def describe(self) -> str:
+        """Where the objects come from, for messages and provenance comments."""
+        ...
+
+
+# --------------------------------------------------------------------------- file / stdin
+
+
+def _load_documents(text: str, origin: str) -> list[Any]:
+    stripped = text.lstrip()
+    if stripped.startswith(("{", "[")):
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError:
+            pass  # maybe YAML flow style; let the YAML parser say what is wrong
+        else:
+            return [doc]
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    yaml = YAML(typ="safe")
+    try:
+        return [d for d in yaml.load_all(text) if d is not None]
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InputError(
+            f"{origin} is not valid YAML or JSON{where}: {problem}; "
+            "pass what `kubectl get ... -o yaml` prints"
+        ) from None
+
+
+def _flatten(docs: Iterable[Any], origin: str) -> Iterator[Obj]:
+    for index, doc in enumerate(docs, start=1):
+        if not isinstance(doc, dict):
+            raise InputError(
+                f"{origin}: document {index} is a {type(doc).__name__}, not a Kubernetes object; "
+                "pass what `kubectl get ... -o yaml` prints"
+            )
+        kind = doc.get("kind")
+        if isinstance(kind, str) and kind.endswith("List") and "items" in doc:
+            items = doc.get("items") or []
+            if not isinstance(items, list):
+                raise InputError(f"{origin}: document {index} ({kind}) has `items` that is not a list")
+            yield from _flatten(items, origin)
+            continue
+        meta = doc.get("metadata")
+        if not isinstance(kind, str) or not kind or not isinstance(meta, dict) or not meta.get("name"):
+            raise InputError(
+                f"{origin}: document {index} has no kind or metadata.name, so it is not a Kubernetes object; "
+                "pass what `kubectl get ... -o yaml` prints"
+            )
+        yield doc
+
+
+class FileSource:
+    """Objects from what `kubectl get ... -o yaml|json` printed: a List, several documents, or one object."""
+
+    def __init__(self, text: str, origin: str, namespace: str | None = None) -> None:
+        self.origin = origin
+        objs = list(_flatten(_load_documents(text, origin), origin))
+        if not objs:
+            raise InputError(f"{origin} holds no Kubernetes objects; pass what `kubectl get ... -o yaml` prints")
+        found = sorted({str(o["metadata"].get("namespace")) for o in objs if o["metadata"].get("namespace")})
+        if namespace is None:
+            # the dump says where it came from; more than one namespace needs --clearml-namespace
+            if len(found) > 1:
+                raise InputError(
+                    f"{origin} holds objects of several namespaces ({', '.join(found)}); "
+                    "name the ClearML one with --clearml-namespace"
+                )
+            namespace = found[0] if found else "clearml"
+        self.namespace = namespace
+        self._objects = [o for o in objs if o["metadata"].get("namespace") in (None, "", namespace)]
+        if not self._objects:
+            raise InputError(
+                f"{origin} holds no objects in namespace {namespace!r} (it has {', '.join(found)}); "
+                "fix --clearml-namespace"
+            )
+
+    @classmethod
+    def from_path(cls, path: str, namespace: str | None = None, stdin: Any = None) -> FileSource:
+        if path == "-":
+            stream = stdin
+            if stream is None:
+                import sys
+
+                stream = sys.stdin
+            return cls(stream.read(), "standard input", namespace)
+        p = Path(path)
+        try:
+            data = p.read_bytes()
+        except FileNotFoundError:
+            raise InputError(f"--from-file {path}: no such file") from None
+        except IsADirectoryError:
+            raise InputError(f"--from-file {path} is a directory; pass a file that `kubectl get -o yaml` wrote") from None
+        except OSError as exc:
+            raise InputError(f"--from-file {path} cannot be read: {exc.strerror}") from None
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError(f"--from-file {path} is not UTF-8 text; pass what `kubectl get -o yaml` wrote") from None
+        return cls(text, path, namespace)
+
+    def objects(self, kind: str) -> list[Obj]:
+        return [o for o in self._objects if o.get("kind") == kind]
+
+    def describe(self) -> str:
+        return self.origin
+
+
+# --------------------------------------------------------------------------- live cluster
+
+_LIST_CALLS = {
+    "Deployment": ("AppsV1Api", "list_namespaced_deployment"),
+    "ConfigMap": ("CoreV1Api", "list_namespaced_config_map"),
+    "Secret": ("CoreV1Api", "list_namespaced_secret"),
+    "Role": ("RbacAuthorizationV1Api", "list_namespaced_role"),
+    "RoleBinding": ("RbacAuthorizationV1Api", "list_namespaced_role_binding"),
+    "ServiceAccount": ("CoreV1Api", "list_namespaced_service_account"),
+    "Pod": ("CoreV1Api", "list_namespaced_pod"),
+    "Event": ("CoreV1Api", "list_namespaced_event"),
+    "Namespace": ("CoreV1Api", "list_namespace"),
+}
+
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 20.0
+
+
+def load_api_client(kubeconfig: str | None = None, context: str | None = None) -> Any:
+    """An ApiClient from a kubeconfig (or in-cluster config inside a pod), failing fast when unreachable."""
+    import os
+
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
+    try:
+        if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST") \
+                and not os.environ.get("KUBECONFIG") and not Path("~/.kube/config").expanduser().exists():
+            configuration = client.Configuration()
+            config.load_incluster_config(client_configuration=configuration)
+            api = client.ApiClient(configuration)
+        else:
+            api = config.new_client_from_config(config_file=kubeconfig, context=context)
+    except ConfigException as exc:
+        raise ClusterError(
+            f"cannot load a Kubernetes configuration: {exc}; pass --kubeconfig/--context, or --from-file for a dump"
+        ) from None
+    except FileNotFoundError as exc:
+        raise ClusterError(f"kubeconfig {exc.filename} does not exist; pass --kubeconfig") from None
+    # fail within seconds, not a minute of urllib3 retries
+    api.configuration.retries = 0
+    api.rest_client.pool_manager.connection_pool_kw["retries"] = 0
+    return api
+
+
+def api_call(api: Any, group: str, method: str, *args: Any, what: str, **kwargs: Any) -> Any:
+    """Call one client method, returning parsed JSON, and turn every failure into a ClusterError."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
+
+    fn = getattr(getattr(client, group)(api), method)
+    try:
+        resp = fn(*args, _preload_content=False, _request_timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), **kwargs)
+    except ApiException as exc:
+        raise ClusterError(_api_error(exc, what, api)) from None
+    except (HTTPError, OSError) as exc:
+        raise ClusterError(
+            f"cannot reach the Kubernetes API at {api.configuration.host} ({_reason(exc)}); "
+            "check --kubeconfig/--context and that the cluster is up"
+        ) from None
+    return json.loads(resp.data)
+
+
+def _reason(exc: BaseException) -> str:
+    inner = getattr(exc, "reason", None)
+    text = str(inner or exc)
+    # keep the last, most specific part of urllib3's nested messages
+    return text.split(": ")[-1].rstrip(")'\"") or type(exc).__name__
+
+
+def _api_error(exc: Any, what: str, api: Any) -> str:
+    status = getattr(exc, "status", None)
+    message = ""
+    try:
+        message = json.loads(exc.body).get("message", "")
+    except Exception:  # the body is not always JSON
+        message = (exc.reason or "").strip()
+    if status == 401:
+        return f"the Kubernetes API at {api.configuration.host} refused the credentials while trying to {what}: " \
+               "refresh the kubeconfig or pass another --context"
+    if status == 403:
+        return f"forbidden to {what}: {message or 'RBAC denies it'}; use a kubeconfig/--context that may do so"
+    if status == 404:
+        return f"not found while trying to {what}: {message}"
+    return f"the Kubernetes API answered {status} while trying to {what}: {message or exc.reason}"
+
+
+class LiveSource:
+    """Objects from a live API server: one list call per kind, each made at most once."""
+
+    def __init__(self, api: Any, namespace: str) -> None:
+        self.api = api
+        self.namespace = namespace
+        self.requests = 0
+        self._cache: dict[str, list[Obj]] = {}
+
+    def objects(self, kind: str) -> list[Obj]:
+        if kind not in self._cache:
+            group, method = _LIST_CALLS[kind]
+            plural = kind.lower() + "s"
+            self.requests += 1
+            data = api_call(
+                self.api, group, method, self.namespace, what=f"list {plural} in namespace {self.namespace}"
+            )
+            items = data.get("items") or []
+            for item in items:  # list items carry no kind; add it back as kubectl does
+                item.setdefault("kind", kind)
+            self._cache[kind] = items
+        return self._cache[kind]
+
+    def describe(self) -> str:
+        return f"namespace {self.namespace} on {self.api.configuration.host}"
