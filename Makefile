@@ -1,0 +1,56 @@
+# clearml-runai: `make demo` runs the main job end to end on a local control plane,
+# `make test` runs every test. Both install what they need (venv, pinned tools) themselves.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: help venv tools test test-unit test-chart test-cluster lint cluster-up cluster-down demo bench clean
+
+help:
+	@echo "make demo          run the whole job on a local control plane, then clean up"
+	@echo "make test          every test: unit, chart (helm v4 and v3), cluster (real kube-apiserver)"
+	@echo "make cluster-up    start the local control plane (prints export KUBECONFIG=...)"
+	@echo "make cluster-down  stop it and remove its state"
+	@echo "make bench         benchmarks (see docs/benchmarks.md)"
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+venv: $(STAMP)
+
+tools:
+	@ci/tools.sh
+
+lint: venv
+	$(VENV)/bin/ruff check generator tests
+	$(VENV)/bin/mypy
+
+test-unit: venv
+	$(PY) -m pytest tests/unit -q
+
+test-chart: venv tools
+	$(PY) -m pytest tests/chart -q
+
+test: venv tools
+	@ci/test.sh
+
+cluster-up:
+	@ci/cluster.sh up
+
+cluster-down:
+	@ci/cluster.sh down
+
+demo: venv tools
+	@ci/demo.sh
+
+bench: venv tools
+	$(PY) benchmarks/run.py
+
+clean: cluster-down
+	rm -rf $(VENV) .cache

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Every test: lint, unit and chart tests, then the cluster tests on a local kube-apiserver.
+# The control plane is brought up for the cluster tests and always taken down afterwards;
+# when it cannot start, this fails (the cluster tests are never skipped).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+PY=.venv/bin/python
+
+start=$(date +%s)
+.venv/bin/ruff check generator tests
+.venv/bin/mypy
+"$PY" -m pytest -m "not cluster" -q
+
+started_here=0
+if ! ci/cluster.sh status >/dev/null 2>&1; then
+  started_here=1
+fi
+kubeconfig_line=$(ci/cluster.sh up | tail -n 1)
+eval "$kubeconfig_line"
+cleanup() { if [[ $started_here == 1 ]]; then ci/cluster.sh down >/dev/null 2>&1 || true; fi; }
+trap cleanup EXIT
+"$PY" -m pytest -m cluster -q --kube-config "$KUBECONFIG"
+echo "make test: all passed in $(( $(date +%s) - start )) s"

@@ -1,0 +1,36 @@
+"""Shared fixtures: paths of the repository and its pinned tools."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TOOLS = ROOT / ".cache" / "tools"
+CHART = ROOT / "charts" / "clearml-runai-agent"
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def chart_dir() -> Path:
+    return CHART
+
+
+def tool(name: str) -> str:
+    path = TOOLS / name
+    if not path.exists():
+        raise RuntimeError(f"{path} is missing: run `make tools` (ci/tools.sh)")
+    return str(path)
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_kubeconfig(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    # unit and chart tests must never talk to whatever cluster the developer's shell points at
+    if "cluster" not in request.keywords:
+        monkeypatch.setenv("KUBECONFIG", os.devnull)

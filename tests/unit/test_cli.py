@@ -1,0 +1,182 @@
+from __future__ import annotations
+
+import base64
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from clearml_runai_gen.cli import cli, main
+from tests.fixtures.installs import as_served, dump, flavour_a, flavour_b, json_to_yaml
+
+
+def run(args: list[str], stdin: str | None = None):
+    """Run the real entry point; returns (exit code, stdout, stderr)."""
+    runner = CliRunner()
+    result = runner.invoke(_entry, args, input=stdin)
+    return result.exit_code, result.stdout, result.stderr
+
+
+import click  # noqa: E402
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def _entry(ctx: click.Context) -> None:
+    ctx.exit(main(list(ctx.args)))
+
+
+@pytest.fixture
+def a_dump(tmp_path: Path) -> Path:
+    p = tmp_path / "clearml.yaml"
+    p.write_text(dump(as_served(flavour_a(version="3.10.5"), "clearml", "clearml")))
+    return p
+
+
+def test_render_from_file_is_deterministic(a_dump: Path) -> None:
+    first = run(["render", "--project", "team-a", "--from-file", str(a_dump)])
+    second = run(["render", "--project", "team-a", "--from-file", str(a_dump)])
+    assert first[0] == 0 and first[1] == second[1]
+    assert "apiHost: http://clearml-apiserver.clearml.svc.cluster.local:8008" in first[1]
+
+
+def test_render_reads_stdin_json_and_single_objects(tmp_path: Path) -> None:
+    objs = as_served(flavour_b(), "clearml", "agent")
+    as_json = run(["render", "--project", "p", "--from-file", "-"], stdin=dump(objs, "json"))
+    as_docs = run(["render", "--project", "p", "--from-file", "-"],
+                  stdin="".join("---\n" + json_to_yaml(o) for o in objs))
+    assert as_json[0] == 0, as_json[2]
+    assert as_json[1] == as_docs[1]
+
+
+def test_output_file_is_private_and_atomic(a_dump: Path, tmp_path: Path) -> None:
+    out = tmp_path / "values.yaml"
+    code, stdout, _ = run(["render", "--project", "p", "--from-file", str(a_dump), "-o", str(out)])
+    assert code == 0 and stdout == ""
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert "project: p" in out.read_text()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_secrets_never_reach_stderr(a_dump: Path) -> None:
+    _, _, stderr = run(["render", "--project", "p", "--from-file", str(a_dump)])
+    assert "BxapIRo9" not in stderr
+
+
+BAD_INPUTS = {
+    "not yaml": ("key: [unclosed", "not valid YAML"),
+    "scalar": ("just a string\n", "not a Kubernetes object"),
+    "list of scalars": ("- 1\n- 2\n", "not a Kubernetes object"),
+    "no agent": (json_to_yaml({"kind": "ConfigMap", "metadata": {"name": "x"}, "data": {}}), "no ClearML k8s agent"),
+    "empty": ("", "holds no Kubernetes objects"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_INPUTS))
+def test_bad_input_gets_one_line_and_leaves_output_untouched(name: str, tmp_path: Path) -> None:
+    text, needle = BAD_INPUTS[name]
+    src = tmp_path / "in.yaml"
+    src.write_text(text)
+    out = tmp_path / "values.yaml"
+    out.write_text("previous\n")
+    code, stdout, stderr = run(["render", "--project", "p", "--from-file", str(src), "-o", str(out)])
+    assert code == 1
+    assert stdout == ""
+    assert needle in stderr
+    assert len(stderr.strip().splitlines()) == 1 and "Traceback" not in stderr
+    assert out.read_text() == "previous\n"
+
+
+def _without(objs, kind):
+    return [o for o in objs if o["kind"] != kind]
+
+
+def test_missing_objects_are_named() -> None:
+    objs = as_served(flavour_a(), "clearml", "clearml")
+    for kind, needle in (("Secret", "Secret clearml/clearml-conf"),
+                         ("ConfigMap", "ConfigMap clearml/k8sagent-pod-template")):
+        code, stdout, stderr = run(["render", "--project", "p", "--from-file", "-"], stdin=dump(_without(objs, kind)))
+        assert code == 1 and stdout == "" and needle in stderr and "is missing" in stderr
+
+
+def test_broken_objects_are_named() -> None:
+    objs = as_served(flavour_b(), "clearml", "agent")
+    secret = next(o for o in objs if o["kind"] == "Secret")
+    secret["data"]["agentk8sglue_key"] = "!!!not base64"
+    code, _, stderr = run(["render", "--project", "p", "--from-file", "-"], stdin=dump(objs))
+    assert code == 1 and "not base64" in stderr and "agent-clearml-agent-ac" in stderr
+
+    objs = as_served(flavour_b(), "clearml", "agent")
+    cm = next(o for o in objs if o["kind"] == "ConfigMap")
+    cm["data"] = {"other.yaml": "x"}
+    code, _, stderr = run(["render", "--project", "p", "--from-file", "-"], stdin=dump(objs))
+    assert code == 1 and "has no key 'template.yaml'" in stderr
+
+    cm["data"] = {"template.yaml": "- not\n- a pod\n"}
+    code, _, stderr = run(["render", "--project", "p", "--from-file", "-"], stdin=dump(objs))
+    assert code == 1 and "not a pod template" in stderr
+
+
+def test_several_agents_need_agent_option() -> None:
+    objs = as_served(flavour_b(release="one"), "clearml", "one") + as_served(flavour_b(release="two"), "clearml", "two")
+    code, stdout, stderr = run(["render", "--project", "p", "--from-file", "-"], stdin=dump(objs))
+    assert code == 2 and "one-clearml-agent" in stderr and "two-clearml-agent" in stderr and "--agent" in stderr
+    code, stdout, _ = run(["render", "--project", "p", "--from-file", "-", "--agent", "two-clearml-agent"],
+                          stdin=dump(objs))
+    assert code == 0 and "two-clearml-agent" in stdout
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["render"], "--project is required"),
+    (["render", "--project", "Bad_Name"], "not a Run:ai project name"),
+    (["render", "--project", "p" * 60], "too long"),
+    (["render", "--project", "p", "--gpu-fraction", "2"], "--gpu-fraction"),
+    (["render", "--project", "p", "--from-file", "/nonexistent/dump.yaml"], "no such file"),
+    (["render", "--bogus"], "No such option"),
+])
+def test_usage_errors(args: list[str], needle: str) -> None:
+    code, stdout, stderr = run(args)
+    assert code in (1, 2) and stdout == "" and needle in stderr and "Traceback" not in stderr
+    if "no such file" not in needle:
+        assert code == 2
+
+
+def test_unreachable_cluster_fails_fast(tmp_path: Path) -> None:
+    import time
+
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json_to_yaml({
+        "apiVersion": "v1", "kind": "Config", "current-context": "x",
+        "clusters": [{"name": "x", "cluster": {"server": "https://127.0.0.1:9", "insecure-skip-tls-verify": True}}],
+        "contexts": [{"name": "x", "context": {"cluster": "x", "user": "x"}}],
+        "users": [{"name": "x", "user": {"token": "t"}}],
+    }))
+    start = time.monotonic()
+    code, stdout, stderr = run(["render", "--project", "p", "--kubeconfig", str(kubeconfig)])
+    assert time.monotonic() - start < 20
+    assert code == 1 and stdout == "" and "cannot reach the Kubernetes API" in stderr
+
+
+def test_help_lists_render() -> None:
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0 and "render" in result.output
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.one_of(st.text(max_size=200), st.binary(max_size=200).map(lambda b: base64.b64encode(b).decode()),
+                 st.recursive(st.one_of(st.none(), st.integers(), st.text(max_size=10)),
+                              lambda c: st.one_of(st.lists(c, max_size=3),
+                                                  st.dictionaries(st.sampled_from(
+                                                      ["kind", "metadata", "name", "items", "spec", "data"]), c,
+                                                      max_size=4)),
+                              max_leaves=10).map(json_to_yaml)))
+def test_cli_never_crashes_on_any_input(text: str) -> None:
+    code, stdout, stderr = run(["render", "--project", "p", "--from-file", "-"], stdin=text)
+    assert code in (0, 1, 2)
+    assert "Traceback" not in stderr and "internal error" not in stderr
+    if code != 0:
+        assert stdout == "" and len(stderr.strip().splitlines()) == 1

@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import pytest
+
+from clearml_runai_gen.detect import read_install, split_extra_args, split_image
+from clearml_runai_gen.errors import UsageError
+from clearml_runai_gen.models import ProjectOptions
+from clearml_runai_gen.plan import make_plan, qualify_url
+from clearml_runai_gen.source import FileSource
+from tests.fixtures.installs import ACCESS_KEY, SECRET_KEY, SERVER_ONLY, as_served, dump, flavour_a, flavour_b
+
+
+def plan_for(objects, project="team-a", **opts):
+    src = FileSource(dump(objects), "dump")
+    install = read_install(src)
+    return make_plan(install, ProjectOptions.build(project, **opts))
+
+
+@pytest.mark.parametrize("url,expected", [
+    ("http://clearml-apiserver:8008", "http://clearml-apiserver.ns1.svc.cluster.local:8008"),
+    ("http://ml-webserver", "http://ml-webserver.ns1.svc.cluster.local"),
+    ("https://user:pw@files:443/path?q=1", "https://user:pw@files.ns1.svc.cluster.local:443/path?q=1"),
+    ("my-svc:6379", "my-svc.ns1.svc.cluster.local:6379"),
+    ("http://clearml-apiserver.other.svc.cluster.local:8008", "http://clearml-apiserver.other.svc.cluster.local:8008"),
+    ("https://api.clear.ml", "https://api.clear.ml"),
+    ("http://localhost:8008", "http://localhost:8008"),
+    ("http://10.0.0.1:8008", "http://10.0.0.1:8008"),
+    ("k8s-agent", "k8s-agent"),
+    ("plain words here", "plain words here"),
+    ("", ""),
+])
+def test_qualify_url_rewrites_only_bare_service_names(url: str, expected: str) -> None:
+    assert qualify_url(url, "ns1", "cluster.local") == expected
+
+
+def test_extra_args_are_parsed_structurally() -> None:
+    rest, ns, tpl, maxp = split_extra_args(
+        "--namespace clearml --template-yaml /root/template/template.yaml --ports-mode --max-pods=4 "
+        "--extra-arg '--namespace inside'"
+    )
+    assert ns == "clearml" and tpl == "/root/template/template.yaml" and maxp == "4"
+    assert rest == ["--ports-mode", "--extra-arg", "--namespace inside"]
+
+
+def test_split_image() -> None:
+    assert split_image("docker.io/allegroai/clearml-agent-k8s-base:1.24-21") == (
+        "docker.io/allegroai/clearml-agent-k8s-base", "1.24-21", "")
+    assert split_image("registry:5000/agent@sha256:abc") == ("registry:5000/agent", "", "sha256:abc")
+    assert split_image("registry:5000/agent") == ("registry:5000/agent", "", "")
+
+
+@pytest.mark.parametrize("version", ["3.4.0", "3.5.1", "3.6.2", "3.9.0", "3.10.5"])
+@pytest.mark.parametrize("release,namespace", [("clearml", "clearml"), ("mlplat", "ml-system")])
+def test_flavour_a_every_version_reaches_clearml_by_full_name(version: str, release: str, namespace: str) -> None:
+    plan = plan_for(as_served(flavour_a(release=release, namespace=namespace, version=version), namespace, release))
+    v = plan.values
+    full = release if "clearml" in release else f"{release}-clearml"
+    assert plan.install.flavour == "A"
+    assert v["clearml"]["apiHost"] == f"http://{full}-apiserver.{namespace}.svc.cluster.local:8008"
+    assert v["clearml"]["webHost"] == f"http://{full}-webserver.{namespace}.svc.cluster.local"
+    assert v["clearml"]["filesHost"] == f"http://{full}-fileserver.{namespace}.svc.cluster.local:8081"
+    assert (v["clearml"]["accessKey"], v["clearml"]["secretKey"]) == (ACCESS_KEY, SECRET_KEY)
+    assert v["agent"]["queues"] == ["runai-team-a"]
+    assert v["agent"]["workerId"] == "clearml-runai-team-a"
+    assert v["agent"]["extraArgs"] == []
+    assert v["taskPod"]["tolerations"] == []
+    # the chart sets hosts and credentials of task pods itself
+    assert all(e["name"] not in ("CLEARML_API_HOST", "CLEARML_API_ACCESS_KEY") for e in v["taskPod"]["env"])
+
+
+def test_server_only_secrets_are_never_copied() -> None:
+    plan = plan_for(as_served(flavour_a(), "clearml", "clearml"))
+    text = repr(plan.values)
+    for value in SERVER_ONLY.values():
+        assert value not in text
+
+
+def test_flavour_b_carries_base_pod_template() -> None:
+    bpt = {
+        "labels": {"team": "vision"}, "annotations": {"owner": "ml"},
+        "resources": {"limits": {"nvidia.com/gpu": 1}},
+        "env": [{"name": "PIP_INDEX_URL", "value": "http://pypi-mirror:8080/simple"},
+                {"name": "AWS_KEY", "valueFrom": {"secretKeyRef": {"name": "aws", "key": "k"}}}],
+        "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}],
+        "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+        "podSecurityContext": {"runAsUser": 1000}, "containerSecurityContext": {"allowPrivilegeEscalation": False},
+        "initContainers": [{"name": "init", "image": "busybox:1.36"}],
+        "nodeSelector": {"gpu": "a100"}, "tolerations": [{"key": "gpu", "operator": "Exists"}],
+        "priorityClassName": "high",
+    }
+    plan = plan_for(as_served(flavour_b(release="vision", namespace="agents", base_pod_template=bpt), "agents", "vision"),
+                    queues=["a,b", "c"], worker_id="w1")
+    t = plan.values["taskPod"]
+    assert plan.install.flavour == "B"
+    assert t["labels"] == {"team": "vision"} and t["annotations"] == {"owner": "ml"}
+    assert t["resources"] == {"limits": {"nvidia.com/gpu": 1}}
+    assert t["env"][0] == {"name": "PIP_INDEX_URL", "value": "http://pypi-mirror.agents.svc.cluster.local:8080/simple"}
+    assert t["volumes"] == bpt["volumes"] and t["volumeMounts"] == bpt["volumeMounts"]
+    assert t["podSecurityContext"] == {"runAsUser": 1000}
+    assert t["securityContext"] == {"allowPrivilegeEscalation": False}
+    assert t["initContainers"] == [{"name": "init", "image": "busybox:1.36"}]
+    assert t["nodeSelector"] == {"gpu": "a100"} and t["tolerations"] == [{"key": "gpu", "operator": "Exists"}]
+    assert t["priorityClassName"] == "high"
+    assert t["extraContainerSpec"] == {"ports": [{"containerPort": 10022}]}
+    assert plan.values["agent"]["queues"] == ["a", "b", "c"]
+    assert plan.values["agent"]["workerId"] == "w1"
+    assert plan.values["clearml"]["conf"] == "sdk {\n}"
+    assert any("Secret aws" in w for w in plan.warnings)
+
+
+def test_project_options_defaults_and_validation() -> None:
+    o = ProjectOptions.build("p1")
+    assert (o.namespace, o.queues, o.worker_id, o.release) == ("runai-p1", ("runai-p1",), "clearml-runai-p1",
+                                                                "clearml-runai-p1")
+    assert ProjectOptions.build("p1", scheduler="kai").scheduler == "kai-scheduler"
+    for bad in ("Team_A", "-a", "a" * 58, ""):
+        with pytest.raises(UsageError):
+            ProjectOptions.build(bad)
+    for frac in ("0", "1.5", "x", "-0.5"):
+        with pytest.raises(UsageError):
+            ProjectOptions.build("p1", gpu_fraction=frac)
+    assert ProjectOptions.build("p1", gpu_fraction="0.25").gpu_fraction == "0.25"
+    assert ProjectOptions.build("a" * 57).namespace == "runai-" + "a" * 57
+
+
+def test_two_projects_never_share_a_worker_id() -> None:
+    objs = as_served(flavour_a(), "clearml", "clearml")
+    assert plan_for(objs, "p1").values["agent"]["workerId"] != plan_for(objs, "p2").values["agent"]["workerId"]
