@@ -19,14 +19,26 @@ F = TypeVar("F", bound=Callable[..., Any])
 def source_options(fn: F) -> F:
     """Where the ClearML install is read from: shared by every command that reads one."""
     decorators = [
-        click.option("--clearml-namespace", default=None, metavar="NS",
-                     help="Namespace of the ClearML install [default: clearml; with --from-file, the dump's own]."),
-        click.option("--from-file", "from_file", metavar="PATH",
-                     help="Read a `kubectl get -o yaml|json` dump (a List, several documents or one object) "
-                          "instead of the cluster; `-` reads standard input."),
+        click.option(
+            "--clearml-namespace",
+            default=None,
+            metavar="NS",
+            help="Namespace of the ClearML install [default: clearml; with --from-file, the dump's own].",
+        ),
+        click.option(
+            "--from-file",
+            "from_file",
+            metavar="PATH",
+            help="Read a `kubectl get -o yaml|json` dump (a List, several documents or one object) "
+            "instead of the cluster; `-` reads standard input.",
+        ),
         click.option("--agent", metavar="NAME", help="The agent Deployment, when the namespace holds several."),
-        click.option("--kubeconfig", metavar="PATH", envvar="KUBECONFIG",
-                     help="kubeconfig of the cluster [default: $KUBECONFIG, ~/.kube/config, or in-cluster]."),
+        click.option(
+            "--kubeconfig",
+            metavar="PATH",
+            envvar="KUBECONFIG",
+            help="kubeconfig of the cluster [default: $KUBECONFIG, ~/.kube/config, or in-cluster].",
+        ),
         click.option("--context", metavar="NAME", help="kubeconfig context to use."),
     ]
     for decorator in reversed(decorators):
@@ -34,8 +46,9 @@ def source_options(fn: F) -> F:
     return fn
 
 
-def open_source(from_file: str | None, clearml_namespace: str | None, kubeconfig: str | None,
-                context: str | None) -> Any:
+def open_source(
+    from_file: str | None, clearml_namespace: str | None, kubeconfig: str | None, context: str | None
+) -> Any:
     from .source import FileSource, LiveSource, load_api_client
 
     if from_file:
@@ -60,36 +73,82 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--project", "projects", multiple=True, metavar="P",
-              help="Run:ai project (namespace runai-P). Repeat for several projects (with --output-dir).")
+@click.option(
+    "--project",
+    "projects",
+    multiple=True,
+    metavar="P",
+    help="Run:ai project (namespace runai-P). Repeat for several projects (with --output-dir).",
+)
+@click.option(
+    "--all-projects",
+    is_flag=True,
+    help="Every Run:ai project of the cluster (namespaces labelled runai/queue); live only.",
+)
 @click.option("--namespace", metavar="NS", help="Namespace of the project [default: runai-P].")
-@click.option("--queue", "queues", multiple=True, metavar="Q",
-              help="ClearML queue(s) the agent serves; a comma list is allowed [default: runai-P].")
+@click.option(
+    "--queue",
+    "queues",
+    multiple=True,
+    metavar="Q",
+    help="ClearML queue(s) the agent serves; a comma list is allowed [default: runai-P].",
+)
 @click.option("--worker-id", metavar="ID", help="ClearML worker id of the agent [default: clearml-runai-P].")
-@click.option("--scheduler", default="runai-scheduler", show_default=True,
-              help="schedulerName of task pods; `kai` means the open-source KAI scheduler (kai-scheduler).")
+@click.option(
+    "--scheduler",
+    default="runai-scheduler",
+    show_default=True,
+    help="schedulerName of task pods; `kai` means the open-source KAI scheduler (kai-scheduler).",
+)
 @click.option("--gpu-fraction", metavar="F", help="GPU fraction per task pod, e.g. 0.5 (annotation gpu-fraction).")
 @click.option("--priority-class", metavar="NAME", help="Run:ai priority of task pods (train, build, inference, ...).")
 @click.option("--node-pool", metavar="POOL", help="Run:ai node pool of task pods.")
 @click.option("--cluster-domain", default="cluster.local", show_default=True, help="DNS domain of the cluster.")
 @click.option("--agent-image", metavar="IMAGE", help="Agent image [default: the source agent's].")
-@click.option("--no-self-update/--self-update", default=True, show_default=True,
-              help="Keep the agent from upgrading itself from PyPI at every start (CLEARML_AGENT_NO_UPDATE).")
+@click.option(
+    "--no-self-update/--self-update",
+    default=True,
+    show_default=True,
+    help="Keep the agent from upgrading itself from PyPI at every start (CLEARML_AGENT_NO_UPDATE).",
+)
 @click.option("-o", "--output", metavar="FILE", help="Write the values to FILE (atomically, mode 0600).")
 @click.option("--output-dir", metavar="DIR", help="Write <project>.values.yaml per project into DIR.")
 @click.option("--show-secrets", is_flag=True, help="Print values with credentials even when stdout is a terminal.")
 @source_options
-def render(projects: tuple[str, ...], namespace: str | None, queues: tuple[str, ...], worker_id: str | None,
-           scheduler: str, gpu_fraction: str | None, priority_class: str | None, node_pool: str | None,
-           cluster_domain: str, agent_image: str | None, no_self_update: bool, output: str | None,
-           output_dir: str | None, show_secrets: bool, clearml_namespace: str | None, from_file: str | None,
-           agent: str | None, kubeconfig: str | None, context: str | None) -> None:
+def render(
+    projects: tuple[str, ...],
+    all_projects: bool,
+    namespace: str | None,
+    queues: tuple[str, ...],
+    worker_id: str | None,
+    scheduler: str,
+    gpu_fraction: str | None,
+    priority_class: str | None,
+    node_pool: str | None,
+    cluster_domain: str,
+    agent_image: str | None,
+    no_self_update: bool,
+    output: str | None,
+    output_dir: str | None,
+    show_secrets: bool,
+    clearml_namespace: str | None,
+    from_file: str | None,
+    agent: str | None,
+    kubeconfig: str | None,
+    context: str | None,
+) -> None:
     """Render the values of release clearml-runai-P for Run:ai project P."""
     from .api import render_many
 
-    if not projects:
+    if all_projects and projects:
+        raise UsageError("use either --project or --all-projects, not both")
+    if all_projects and from_file:
+        raise UsageError("--all-projects reads the projects from the cluster; it does not go with --from-file")
+    if not projects and not all_projects:
         raise UsageError("--project is required: name the Run:ai project (for example --project team-a)")
-    if len(projects) > 1:
+    if all_projects and not output_dir:
+        raise UsageError("--all-projects needs --output-dir DIR (one <project>.values.yaml each)")
+    if len(projects) > 1 or all_projects:
         for opt, val in (("--namespace", namespace), ("--worker-id", worker_id), ("-o", output)):
             if val:
                 raise UsageError(f"{opt} applies to one project; with several --project use --output-dir")
@@ -104,15 +163,29 @@ def render(projects: tuple[str, ...], namespace: str | None, queues: tuple[str, 
         )
     from .models import ProjectOptions
 
-    options = [
-        ProjectOptions.build(
-            p, namespace=namespace, queues=list(queues), worker_id=worker_id, scheduler=scheduler,
-            gpu_fraction=gpu_fraction, priority_class=priority_class, node_pool=node_pool,
-            cluster_domain=cluster_domain, agent_image=agent_image, no_self_update=no_self_update,
+    def build(project: str, ns: str | None) -> ProjectOptions:
+        return ProjectOptions.build(
+            project,
+            namespace=ns,
+            queues=list(queues),
+            worker_id=worker_id,
+            scheduler=scheduler,
+            gpu_fraction=gpu_fraction,
+            priority_class=priority_class,
+            node_pool=node_pool,
+            cluster_domain=cluster_domain,
+            agent_image=agent_image,
+            no_self_update=no_self_update,
         )
-        for p in dict.fromkeys(projects)
-    ]
+
+    options = [build(p, namespace) for p in dict.fromkeys(projects)]
     source = open_source(from_file, clearml_namespace, kubeconfig, context)
+    if all_projects:
+        from .api import runai_projects
+
+        options = [build(p, ns) for p, ns in runai_projects(source.api)]
+        if not options:
+            raise GenError("the cluster has no Run:ai project namespaces (none is labelled runai/queue)")
     results = render_many(source, options, agent=agent)
     for message in dict.fromkeys(w for r in results for w in r.warnings):
         warn(message)
@@ -124,8 +197,13 @@ def render(projects: tuple[str, ...], namespace: str | None, queues: tuple[str, 
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UsageError(f"--output-dir {output_dir}: {exc.strerror}") from None
-        for r in results:
-            write_atomic(directory / f"{r.project}.values.yaml", r.text)
+        if len(results) > 10 and sys.stderr.isatty():
+            with click.progressbar(results, label="writing values", file=sys.stderr) as bar:
+                for r in bar:
+                    write_atomic(directory / f"{r.project}.values.yaml", r.text)
+        else:
+            for r in results:
+                write_atomic(directory / f"{r.project}.values.yaml", r.text)
         click.echo(f"wrote {len(results)} values file(s) to {directory}", err=True)
     elif output:
         from .emit import write_atomic
@@ -133,6 +211,109 @@ def render(projects: tuple[str, ...], namespace: str | None, queues: tuple[str, 
         write_atomic(Path(output), results[0].text)
     else:
         click.echo(results[0].text, nl=False)
+
+
+@cli.command()
+@click.option("-o", "--output", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@source_options
+def discover(
+    fmt: str,
+    clearml_namespace: str | None,
+    from_file: str | None,
+    agent: str | None,
+    kubeconfig: str | None,
+    context: str | None,
+) -> None:
+    """Show what the tool finds in a ClearML namespace (credentials redacted)."""
+    import json
+
+    from .discover import as_table
+    from .discover import discover as run_discover
+
+    report = run_discover(open_source(from_file, clearml_namespace, kubeconfig, context))
+    if agent:
+        report["agents"] = [a for a in report["agents"] if a["deployment"] == agent]
+    click.echo(json.dumps(report, indent=2, sort_keys=True) if fmt == "json" else as_table(report), nl=fmt == "json")
+
+
+@cli.command()
+@click.option("--project", required=True, metavar="P", help="Run:ai project to check.")
+@click.option("--namespace", metavar="NS", help="Namespace of the project [default: runai-P].")
+@click.option("--release", metavar="NAME", help="Release name [default: clearml-runai-P].")
+@click.option("--kubeconfig", metavar="PATH", envvar="KUBECONFIG", help="kubeconfig of the cluster.")
+@click.option("--context", metavar="NAME", help="kubeconfig context to use.")
+def verify(
+    project: str, namespace: str | None, release: str | None, kubeconfig: str | None, context: str | None
+) -> None:
+    """Check an installed project: objects, agent, template, permissions, queue. Exit 0 when all hold."""
+    from .models import ProjectOptions
+    from .source import load_api_client
+    from .verify import as_table
+    from .verify import verify as run_verify
+
+    options = ProjectOptions.build(project, namespace=namespace)
+    if kubeconfig and os.pathsep in kubeconfig:
+        kubeconfig = kubeconfig.split(os.pathsep)[0]
+    checks = run_verify(load_api_client(kubeconfig, context), project, options.namespace, release)
+    click.echo(as_table(checks), nl=False)
+    if any(c.ok is False for c in checks):
+        raise SystemExit(1)
+
+
+@cli.command()
+@click.option("--values", "values_file", required=True, metavar="FILE", help="Values rendered earlier.")
+@click.option("--project", metavar="P", help="Run:ai project [default: the one in FILE].")
+@click.option("--agent-image", metavar="IMAGE", help="The image passed to render, if it overrode the source's.")
+@source_options
+def diff(
+    values_file: str,
+    project: str | None,
+    agent_image: str | None,
+    clearml_namespace: str | None,
+    from_file: str | None,
+    agent: str | None,
+    kubeconfig: str | None,
+    context: str | None,
+) -> None:
+    """What changed in the ClearML install since FILE was rendered (secrets redacted). Exit 1 on drift."""
+    import dataclasses
+
+    from .api import load_values, render_plan
+    from .diff import changes, options_from_values
+
+    old = load_values(values_file)
+    options = options_from_values(old, values_file)
+    if project and project != options.project:
+        raise UsageError(f"--project {project} does not match {values_file}, rendered for {options.project}")
+    if agent_image:
+        options = dataclasses.replace(options, agent_image=agent_image)
+    if clearml_namespace is None and not from_file:
+        clearml_namespace = _clearml_namespace_of(old)
+    plan = render_plan(open_source(from_file, clearml_namespace, kubeconfig, context), options, agent)
+    found = changes(old, plan.values)
+    if not found:
+        click.echo(f"no drift: {values_file} matches the ClearML install")
+        return
+    click.echo(f"drift: {len(found)} change(s) since {values_file} was rendered")
+    for change in found:
+        click.echo(f"  {change.describe()}")
+    raise SystemExit(1)
+
+
+def _clearml_namespace_of(values: dict[str, Any]) -> str | None:
+    from urllib.parse import urlsplit
+
+    host = urlsplit(str((values.get("clearml") or {}).get("apiHost", ""))).hostname or ""
+    parts = host.split(".")
+    return parts[1] if len(parts) > 2 and parts[2] == "svc" else None
+
+
+@cli.command("chart-path")
+def chart_path() -> None:
+    """Print where the chart clearml-runai-agent is (helm install x "$(clearml-runai-gen chart-path)")."""
+    from .chart import chart_path as find
+
+    click.echo(str(find()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return int(exc.exit_code or 0)
+    except SystemExit as exc:  # a command's own verdict (verify, diff): 1 means "does not hold"
+        return exc.code if isinstance(exc.code, int) else 1
     except KeyboardInterrupt:
         click.echo("error: interrupted", err=True)
         return 130
@@ -158,8 +341,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug of ours: still one line, the traceback only on request
         if os.environ.get("CLEARML_RUNAI_DEBUG"):
             raise
-        click.echo(f"error: internal error ({type(exc).__name__}: {exc}); "
-                   "rerun with CLEARML_RUNAI_DEBUG=1 and report it", err=True)
+        click.echo(
+            f"error: internal error ({type(exc).__name__}: {exc}); rerun with CLEARML_RUNAI_DEBUG=1 and report it",
+            err=True,
+        )
         return 1
     return 0
 

@@ -26,12 +26,23 @@ DEFAULT_TEMPLATE_PATH = "/root/template/template.yaml"
 DEFAULT_CONF_PATH = "/root/clearml.conf"
 
 # env of the agent container that the chart sets itself; everything else is carried over as extraEnv
-MANAGED_AGENT_ENV = frozenset({
-    "CLEARML_API_HOST", "CLEARML_WEB_HOST", "CLEARML_FILES_HOST", "CLEARML_API_ACCESS_KEY",
-    "CLEARML_API_SECRET_KEY", "K8S_GLUE_QUEUE", "K8S_GLUE_MAX_PODS", "K8S_GLUE_EXTRA_ARGS",
-    "K8S_DEFAULT_NAMESPACE", "CLEARML_WORKER_ID", "CLEARML_DOCKER_IMAGE", "CLEARML_AGENT_NO_UPDATE",
-    "CLEARML_CONFIG_FILE",
-})
+MANAGED_AGENT_ENV = frozenset(
+    {
+        "CLEARML_API_HOST",
+        "CLEARML_WEB_HOST",
+        "CLEARML_FILES_HOST",
+        "CLEARML_API_ACCESS_KEY",
+        "CLEARML_API_SECRET_KEY",
+        "K8S_GLUE_QUEUE",
+        "K8S_GLUE_MAX_PODS",
+        "K8S_GLUE_EXTRA_ARGS",
+        "K8S_DEFAULT_NAMESPACE",
+        "CLEARML_WORKER_ID",
+        "CLEARML_DOCKER_IMAGE",
+        "CLEARML_AGENT_NO_UPDATE",
+        "CLEARML_CONFIG_FILE",
+    }
+)
 
 
 def _name(obj: Obj) -> str:
@@ -83,7 +94,8 @@ def select_agent(source: Source, agent: str | None) -> Obj:
         )
     if len(agents) > 1:
         raise UsageError(
-            f"namespace {source.namespace} holds {len(agents)} ClearML agents ({', '.join(names)}); choose one with --agent"
+            f"namespace {source.namespace} holds {len(agents)} ClearML agents ({', '.join(names)}); "
+            "choose one with --agent"
         )
     return agents[0]
 
@@ -112,7 +124,9 @@ class _Resolver:
             return str(string_data[key])
         data = secret.get("data") or {}
         if not isinstance(data, dict) or key not in data:
-            keys = sorted(set(data) | set(string_data)) if isinstance(data, dict) and isinstance(string_data, dict) else []
+            keys = (
+                sorted(set(data) | set(string_data)) if isinstance(data, dict) and isinstance(string_data, dict) else []
+            )
             raise InstallError(
                 f"Secret {self.ns}/{name} has no key {key!r} ({purpose}; it has: {', '.join(keys) or 'none'}); "
                 "repair the install's secret"
@@ -190,7 +204,7 @@ def split_image(image: str) -> tuple[str, str, str]:
     slash = image.rfind("/")
     colon = image.rfind(":")
     if colon > slash:
-        repo, tag = image[:colon], image[colon + 1:]
+        repo, tag = image[:colon], image[colon + 1 :]
     return repo, tag, digest
 
 
@@ -231,7 +245,7 @@ def _volume_for_path(spec: Obj, container: Obj, path: str) -> tuple[Obj, Obj] | 
 def _file_key(volume: Obj, mount: Obj, path: str) -> str:
     """Which key of a configMap/secret volume appears at `path`."""
     mpath = str(mount.get("mountPath", "")).rstrip("/")
-    rel = str(mount.get("subPath") or "") if path == mpath else path[len(mpath) + 1:]
+    rel = str(mount.get("subPath") or "") if path == mpath else path[len(mpath) + 1 :]
     if path == mpath and not rel:
         rel = posixpath.basename(path)
     body = volume.get("configMap") or volume.get("secret") or {}
@@ -316,7 +330,9 @@ def read_install(source: Source, agent: str | None = None) -> AgentInstall:
             f"--template-yaml {template_path} points; repair the agent Deployment"
         )
     volume, mount = found
-    cm_name = _required_str(volume["configMap"].get("name"), f"Deployment {ns}/{name}: template volume names no ConfigMap")
+    cm_name = _required_str(
+        volume["configMap"].get("name"), f"Deployment {ns}/{name}: template volume names no ConfigMap"
+    )
     key = _file_key(volume, mount, template_path)
     text = res.configmap_value(cm_name, key, "the task-pod template")
     template = _parse_template(text, f"ConfigMap {ns}/{cm_name} key {key!r}")
@@ -362,8 +378,11 @@ def read_install(source: Source, agent: str | None = None) -> AgentInstall:
     neat_c = neat_container(container)
     selector = ((deploy.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
     pod_meta = ((deploy.get("spec") or {}).get("template") or {}).get("metadata") or {}
-    pod_labels = {k: v for k, v in clean_labels(pod_meta.get("labels")).items()
-                  if k not in selector and not k.startswith("app.kubernetes.io/")}
+    pod_labels = {
+        k: v
+        for k, v in clean_labels(pod_meta.get("labels")).items()
+        if k not in selector and not k.startswith("app.kubernetes.io/")
+    }
     neat_spec = neat_pod_spec(spec)
 
     extra_env: list[Obj] = []

@@ -35,7 +35,9 @@ def _to_commented(value: Any, path: str = "") -> Any:
             cm[key] = _to_commented(item, f"{path}.{key}" if path else str(key))
             comment = COMMENTS.get(f"{path}.{key}" if path else str(key))
             if comment:
-                cm.yaml_set_comment_before_after_key(key, before=comment, indent=2 * path.count(".") + (2 if path else 0))
+                cm.yaml_set_comment_before_after_key(
+                    key, before=comment, indent=2 * path.count(".") + (2 if path else 0)
+                )
         return cm
     if isinstance(value, list):
         return CommentedSeq(_to_commented(v, path) for v in value)

@@ -14,19 +14,40 @@ from typing import Any
 from .models import Obj
 
 SERVER_METADATA = (
-    "uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "selfLink",
-    "ownerReferences", "finalizers", "deletionTimestamp", "deletionGracePeriodSeconds", "generateName",
+    "uid",
+    "resourceVersion",
+    "creationTimestamp",
+    "generation",
+    "managedFields",
+    "selfLink",
+    "ownerReferences",
+    "finalizers",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generateName",
 )
 KEEP_METADATA = ("name", "namespace", "labels", "annotations")
 
 # labels and annotations written by helm, kubectl or controllers, never by the user
-OWNED_LABELS = frozenset({
-    "app.kubernetes.io/managed-by", "helm.sh/chart", "app.kubernetes.io/instance", "app.kubernetes.io/version",
-    "pod-template-hash", "controller-revision-hash", "pod-template-generation",
-})
+OWNED_LABELS = frozenset(
+    {
+        "app.kubernetes.io/managed-by",
+        "helm.sh/chart",
+        "app.kubernetes.io/instance",
+        "app.kubernetes.io/version",
+        "pod-template-hash",
+        "controller-revision-hash",
+        "pod-template-generation",
+    }
+)
 OWNED_ANNOTATION_PREFIXES = (
-    "meta.helm.sh/", "helm.sh/", "deployment.kubernetes.io/", "kubectl.kubernetes.io/", "checksum/",
-    "control-plane.alpha.kubernetes.io/", "kubernetes.io/change-cause",
+    "meta.helm.sh/",
+    "helm.sh/",
+    "deployment.kubernetes.io/",
+    "kubectl.kubernetes.io/",
+    "checksum/",
+    "control-plane.alpha.kubernetes.io/",
+    "kubernetes.io/change-cause",
 )
 
 # (field, default value) the API server fills in when a manifest leaves it out
@@ -130,8 +151,11 @@ def neat_container(container: Any) -> Obj:
     for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
         if probe in c:
             c[probe] = neat_probe(c[probe])
-    mounts = [m for m in as_list(c.get("volumeMounts"))
-              if isinstance(m, dict) and not str(m.get("name", "")).startswith(TOKEN_VOLUME_PREFIX)]
+    mounts = [
+        m
+        for m in as_list(c.get("volumeMounts"))
+        if isinstance(m, dict) and not str(m.get("name", "")).startswith(TOKEN_VOLUME_PREFIX)
+    ]
     c["volumeMounts"] = mounts
     ports = []
     for port in as_list(c.get("ports")):
@@ -179,8 +203,11 @@ def neat_pod_spec(spec: Any) -> Obj:
     for key in ("containers", "initContainers"):
         if key in s:
             s[key] = [neat_container(c) for c in as_list(s[key])]
-    s["volumes"] = [neat_volume(v) for v in as_list(s.get("volumes"))
-                    if not (isinstance(v, dict) and str(v.get("name", "")).startswith(TOKEN_VOLUME_PREFIX))]
+    s["volumes"] = [
+        neat_volume(v)
+        for v in as_list(s.get("volumes"))
+        if not (isinstance(v, dict) and str(v.get("name", "")).startswith(TOKEN_VOLUME_PREFIX))
+    ]
     for key in ("tolerations", "imagePullSecrets", "hostAliases", "topologySpreadConstraints"):
         if key in s:
             s[key] = as_list(s[key])

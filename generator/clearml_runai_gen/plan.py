@@ -14,27 +14,46 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .detect import split_image
-from .models import KAI_SCHEDULER, AgentInstall, Obj, Plan, ProjectOptions
+from .models import AgentInstall, Obj, Plan, ProjectOptions
 from .neat import as_list, is_owned_annotation, is_owned_label
 
 # env of the task container that the chart sets itself from the release's values and Secret
-MANAGED_TASK_ENV = frozenset({
-    "CLEARML_API_HOST", "CLEARML_WEB_HOST", "CLEARML_FILES_HOST", "CLEARML_API_ACCESS_KEY", "CLEARML_API_SECRET_KEY",
-})
+MANAGED_TASK_ENV = frozenset(
+    {
+        "CLEARML_API_HOST",
+        "CLEARML_WEB_HOST",
+        "CLEARML_FILES_HOST",
+        "CLEARML_API_ACCESS_KEY",
+        "CLEARML_API_SECRET_KEY",
+    }
+)
 # labels of task pods that the chart derives from runai.* values
-CHART_TASK_LABELS = frozenset({
-    "project", "runai/queue", "kai.scheduler/queue", "priorityClassName", "runai/node-pool", "kai.scheduler/node-pool",
-})
+CHART_TASK_LABELS = frozenset(
+    {
+        "project",
+        "runai/queue",
+        "kai.scheduler/queue",
+        "priorityClassName",
+        "runai/node-pool",
+        "kai.scheduler/node-pool",
+    }
+)
 CHART_TASK_ANNOTATIONS = frozenset({"gpu-fraction"})
 # PodSpec fields that map to named taskPod values; anything else goes to extraPodSpec
 POD_FIELDS = {
-    "securityContext": "podSecurityContext", "initContainers": "initContainers", "nodeSelector": "nodeSelector",
-    "tolerations": "tolerations", "affinity": "affinity", "priorityClassName": "priorityClassName",
-    "imagePullSecrets": "imagePullSecrets", "volumes": "volumes",
+    "securityContext": "podSecurityContext",
+    "initContainers": "initContainers",
+    "nodeSelector": "nodeSelector",
+    "tolerations": "tolerations",
+    "affinity": "affinity",
+    "priorityClassName": "priorityClassName",
+    "imagePullSecrets": "imagePullSecrets",
+    "volumes": "volumes",
 }
 # PodSpec fields the chart owns for task pods
-CHART_POD_FIELDS = frozenset({"schedulerName", "containers", "restartPolicy", "serviceAccountName",
-                              "automountServiceAccountToken"})
+CHART_POD_FIELDS = frozenset(
+    {"schedulerName", "containers", "restartPolicy", "serviceAccountName", "automountServiceAccountToken"}
+)
 CONTAINER_FIELDS = {"resources": "resources", "volumeMounts": "volumeMounts", "securityContext": "securityContext"}
 # the agent fills these in for every task
 AGENT_CONTAINER_FIELDS = frozenset({"name", "image", "command", "args", "env"})
@@ -106,7 +125,8 @@ def task_pod_values(install: AgentInstall, options: ProjectOptions, warnings: li
 
     if meta.get("namespace"):
         warnings.append(
-            f"mended: the source template names namespace {meta['namespace']!r}; task pods now go to {options.namespace}"
+            f"mended: the source template names namespace {meta['namespace']!r}; "
+            f"task pods now go to {options.namespace}"
         )
 
     containers = as_list(spec.get("containers"))
@@ -118,10 +138,14 @@ def task_pod_values(install: AgentInstall, options: ProjectOptions, warnings: li
         )
 
     values: Obj = {
-        "labels": {k: v for k, v in (meta.get("labels") or {}).items()
-                   if k not in CHART_TASK_LABELS and not is_owned_label(k)},
-        "annotations": {k: v for k, v in (meta.get("annotations") or {}).items()
-                        if k not in CHART_TASK_ANNOTATIONS and not is_owned_annotation(k)},
+        "labels": {
+            k: v for k, v in (meta.get("labels") or {}).items() if k not in CHART_TASK_LABELS and not is_owned_label(k)
+        },
+        "annotations": {
+            k: v
+            for k, v in (meta.get("annotations") or {}).items()
+            if k not in CHART_TASK_ANNOTATIONS and not is_owned_annotation(k)
+        },
     }
     # the source chart's own ServiceAccount does not exist in the Run:ai namespace
     source_sa = spec.get("serviceAccountName")
@@ -142,8 +166,11 @@ def task_pod_values(install: AgentInstall, options: ProjectOptions, warnings: li
     values["resources"] = values.get("resources") or {}
 
     for field, key in POD_FIELDS.items():
-        default: Any = "" if field == "priorityClassName" else ([] if field in (
-            "initContainers", "tolerations", "imagePullSecrets", "volumes") else {})
+        default: Any = (
+            ""
+            if field == "priorityClassName"
+            else ([] if field in ("initContainers", "tolerations", "imagePullSecrets", "volumes") else {})
+        )
         values[key] = spec.get(field) if spec.get(field) not in (None, {}, []) else default
     values["tolerations"] = as_list(values["tolerations"])
     values["initContainers"] = [
@@ -151,11 +178,29 @@ def task_pod_values(install: AgentInstall, options: ProjectOptions, warnings: li
         for c in values["initContainers"]
     ]
     values["extraPodSpec"] = {k: v for k, v in spec.items() if k not in POD_FIELDS and k not in CHART_POD_FIELDS}
-    values["extraContainerSpec"] = {k: v for k, v in main.items()
-                                    if k not in CONTAINER_FIELDS and k not in AGENT_CONTAINER_FIELDS}
-    order = ["labels", "annotations", "serviceAccountName", "automountServiceAccountToken", "resources", "env",
-             "volumes", "volumeMounts", "podSecurityContext", "securityContext", "initContainers", "nodeSelector",
-             "tolerations", "affinity", "priorityClassName", "imagePullSecrets", "extraPodSpec", "extraContainerSpec"]
+    values["extraContainerSpec"] = {
+        k: v for k, v in main.items() if k not in CONTAINER_FIELDS and k not in AGENT_CONTAINER_FIELDS
+    }
+    order = [
+        "labels",
+        "annotations",
+        "serviceAccountName",
+        "automountServiceAccountToken",
+        "resources",
+        "env",
+        "volumes",
+        "volumeMounts",
+        "podSecurityContext",
+        "securityContext",
+        "initContainers",
+        "nodeSelector",
+        "tolerations",
+        "affinity",
+        "priorityClassName",
+        "imagePullSecrets",
+        "extraPodSpec",
+        "extraContainerSpec",
+    ]
     return {k: values[k] for k in order}
 
 

@@ -53,8 +53,7 @@ def _load_documents(text: str, origin: str) -> list[Any]:
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise InputError(
-            f"{origin} is not valid YAML or JSON{where}: {problem}; "
-            "pass what `kubectl get ... -o yaml` prints"
+            f"{origin} is not valid YAML or JSON{where}: {problem}; pass what `kubectl get ... -o yaml` prints"
         ) from None
 
 
@@ -121,7 +120,9 @@ class FileSource:
         except FileNotFoundError:
             raise InputError(f"--from-file {path}: no such file") from None
         except IsADirectoryError:
-            raise InputError(f"--from-file {path} is a directory; pass a file that `kubectl get -o yaml` wrote") from None
+            raise InputError(
+                f"--from-file {path} is a directory; pass a file that `kubectl get -o yaml` wrote"
+            ) from None
         except OSError as exc:
             raise InputError(f"--from-file {path} cannot be read: {exc.strerror}") from None
         try:
@@ -163,13 +164,20 @@ def load_api_client(kubeconfig: str | None = None, context: str | None = None) -
     from kubernetes.config.config_exception import ConfigException
 
     try:
-        if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST") \
-                and not os.environ.get("KUBECONFIG") and not Path("~/.kube/config").expanduser().exists():
+        if (
+            kubeconfig is None
+            and context is None
+            and os.environ.get("KUBERNETES_SERVICE_HOST")
+            and not os.environ.get("KUBECONFIG")
+            and not Path("~/.kube/config").expanduser().exists()
+        ):
             configuration = client.Configuration()
-            config.load_incluster_config(client_configuration=configuration)
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
             api = client.ApiClient(configuration)
         else:
-            api = config.new_client_from_config(config_file=kubeconfig, context=context)
+            api = config.new_client_from_config(  # type: ignore[no-untyped-call]
+                config_file=kubeconfig, context=context
+            )
     except ConfigException as exc:
         raise ClusterError(
             f"cannot load a Kubernetes configuration: {exc}; pass --kubeconfig/--context, or --from-file for a dump"
@@ -216,8 +224,10 @@ def _api_error(exc: Any, what: str, api: Any) -> str:
     except Exception:  # the body is not always JSON
         message = (exc.reason or "").strip()
     if status == 401:
-        return f"the Kubernetes API at {api.configuration.host} refused the credentials while trying to {what}: " \
-               "refresh the kubeconfig or pass another --context"
+        return (
+            f"the Kubernetes API at {api.configuration.host} refused the credentials while trying to {what}: "
+            "refresh the kubeconfig or pass another --context"
+        )
     if status == 403:
         return f"forbidden to {what}: {message or 'RBAC denies it'}; use a kubeconfig/--context that may do so"
     if status == 404:

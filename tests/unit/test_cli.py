@@ -1,16 +1,15 @@
 from __future__ import annotations
 
 import base64
-import os
 import stat
 from pathlib import Path
 
 import pytest
+from clearml_runai_gen.cli import cli, main
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clearml_runai_gen.cli import cli, main
 from tests.fixtures.installs import as_served, dump, flavour_a, flavour_b, json_to_yaml
 
 
@@ -47,8 +46,9 @@ def test_render_from_file_is_deterministic(a_dump: Path) -> None:
 def test_render_reads_stdin_json_and_single_objects(tmp_path: Path) -> None:
     objs = as_served(flavour_b(), "clearml", "agent")
     as_json = run(["render", "--project", "p", "--from-file", "-"], stdin=dump(objs, "json"))
-    as_docs = run(["render", "--project", "p", "--from-file", "-"],
-                  stdin="".join("---\n" + json_to_yaml(o) for o in objs))
+    as_docs = run(
+        ["render", "--project", "p", "--from-file", "-"], stdin="".join("---\n" + json_to_yaml(o) for o in objs)
+    )
     assert as_json[0] == 0, as_json[2]
     assert as_json[1] == as_docs[1]
 
@@ -97,8 +97,10 @@ def _without(objs, kind):
 
 def test_missing_objects_are_named() -> None:
     objs = as_served(flavour_a(), "clearml", "clearml")
-    for kind, needle in (("Secret", "Secret clearml/clearml-conf"),
-                         ("ConfigMap", "ConfigMap clearml/k8sagent-pod-template")):
+    for kind, needle in (
+        ("Secret", "Secret clearml/clearml-conf"),
+        ("ConfigMap", "ConfigMap clearml/k8sagent-pod-template"),
+    ):
         code, stdout, stderr = run(["render", "--project", "p", "--from-file", "-"], stdin=dump(_without(objs, kind)))
         assert code == 1 and stdout == "" and needle in stderr and "is missing" in stderr
 
@@ -125,19 +127,23 @@ def test_several_agents_need_agent_option() -> None:
     objs = as_served(flavour_b(release="one"), "clearml", "one") + as_served(flavour_b(release="two"), "clearml", "two")
     code, stdout, stderr = run(["render", "--project", "p", "--from-file", "-"], stdin=dump(objs))
     assert code == 2 and "one-clearml-agent" in stderr and "two-clearml-agent" in stderr and "--agent" in stderr
-    code, stdout, _ = run(["render", "--project", "p", "--from-file", "-", "--agent", "two-clearml-agent"],
-                          stdin=dump(objs))
+    code, stdout, _ = run(
+        ["render", "--project", "p", "--from-file", "-", "--agent", "two-clearml-agent"], stdin=dump(objs)
+    )
     assert code == 0 and "two-clearml-agent" in stdout
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["render"], "--project is required"),
-    (["render", "--project", "Bad_Name"], "not a Run:ai project name"),
-    (["render", "--project", "p" * 60], "too long"),
-    (["render", "--project", "p", "--gpu-fraction", "2"], "--gpu-fraction"),
-    (["render", "--project", "p", "--from-file", "/nonexistent/dump.yaml"], "no such file"),
-    (["render", "--bogus"], "No such option"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["render"], "--project is required"),
+        (["render", "--project", "Bad_Name"], "not a Run:ai project name"),
+        (["render", "--project", "p" * 60], "too long"),
+        (["render", "--project", "p", "--gpu-fraction", "2"], "--gpu-fraction"),
+        (["render", "--project", "p", "--from-file", "/nonexistent/dump.yaml"], "no such file"),
+        (["render", "--bogus"], "No such option"),
+    ],
+)
 def test_usage_errors(args: list[str], needle: str) -> None:
     code, stdout, stderr = run(args)
     assert code in (1, 2) and stdout == "" and needle in stderr and "Traceback" not in stderr
@@ -149,12 +155,20 @@ def test_unreachable_cluster_fails_fast(tmp_path: Path) -> None:
     import time
 
     kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(json_to_yaml({
-        "apiVersion": "v1", "kind": "Config", "current-context": "x",
-        "clusters": [{"name": "x", "cluster": {"server": "https://127.0.0.1:9", "insecure-skip-tls-verify": True}}],
-        "contexts": [{"name": "x", "context": {"cluster": "x", "user": "x"}}],
-        "users": [{"name": "x", "user": {"token": "t"}}],
-    }))
+    kubeconfig.write_text(
+        json_to_yaml(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "x",
+                "clusters": [
+                    {"name": "x", "cluster": {"server": "https://127.0.0.1:9", "insecure-skip-tls-verify": True}}
+                ],
+                "contexts": [{"name": "x", "context": {"cluster": "x", "user": "x"}}],
+                "users": [{"name": "x", "user": {"token": "t"}}],
+            }
+        )
+    )
     start = time.monotonic()
     code, stdout, stderr = run(["render", "--project", "p", "--kubeconfig", str(kubeconfig)])
     assert time.monotonic() - start < 20
@@ -167,13 +181,20 @@ def test_help_lists_render() -> None:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.one_of(st.text(max_size=200), st.binary(max_size=200).map(lambda b: base64.b64encode(b).decode()),
-                 st.recursive(st.one_of(st.none(), st.integers(), st.text(max_size=10)),
-                              lambda c: st.one_of(st.lists(c, max_size=3),
-                                                  st.dictionaries(st.sampled_from(
-                                                      ["kind", "metadata", "name", "items", "spec", "data"]), c,
-                                                      max_size=4)),
-                              max_leaves=10).map(json_to_yaml)))
+@given(
+    st.one_of(
+        st.text(max_size=200),
+        st.binary(max_size=200).map(lambda b: base64.b64encode(b).decode()),
+        st.recursive(
+            st.one_of(st.none(), st.integers(), st.text(max_size=10)),
+            lambda c: st.one_of(
+                st.lists(c, max_size=3),
+                st.dictionaries(st.sampled_from(["kind", "metadata", "name", "items", "spec", "data"]), c, max_size=4),
+            ),
+            max_leaves=10,
+        ).map(json_to_yaml),
+    )
+)
 def test_cli_never_crashes_on_any_input(text: str) -> None:
     code, stdout, stderr = run(["render", "--project", "p", "--from-file", "-"], stdin=text)
     assert code in (0, 1, 2)

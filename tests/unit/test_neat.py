@@ -3,9 +3,6 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from clearml_runai_gen.neat import (
     SERVER_METADATA,
     as_list,
@@ -13,10 +10,18 @@ from clearml_runai_gen.neat import (
     neat_pod_spec,
     neat_pod_template,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from tests.fixtures.installs import as_served, flavour_a, flavour_b
 
-HELM_MARKS = ("meta.helm.sh/", "helm.sh/chart", "app.kubernetes.io/managed-by", "deployment.kubernetes.io/",
-              "kubectl.kubernetes.io/")
+HELM_MARKS = (
+    "meta.helm.sh/",
+    "helm.sh/chart",
+    "app.kubernetes.io/managed-by",
+    "deployment.kubernetes.io/",
+    "kubectl.kubernetes.io/",
+)
 
 
 def walk_keys(obj: Any, path: str = "") -> list[str]:
@@ -46,9 +51,11 @@ def assert_no_server_fields(obj: dict[str, Any]) -> None:
 
 
 def served_objects() -> list[dict[str, Any]]:
-    return (as_served(flavour_a(version="3.5.1"), "clearml", "clearml")
-            + as_served(flavour_a(version="3.10.5", release="ml", namespace="mlops"), "mlops", "ml")
-            + as_served(flavour_b(release="gpu"), "agents", "gpu"))
+    return (
+        as_served(flavour_a(version="3.5.1"), "clearml", "clearml")
+        + as_served(flavour_a(version="3.10.5", release="ml", namespace="mlops"), "mlops", "ml")
+        + as_served(flavour_b(release="gpu"), "agents", "gpu")
+    )
 
 
 def test_neat_strips_every_server_and_helm_field_from_served_objects() -> None:
@@ -57,21 +64,39 @@ def test_neat_strips_every_server_and_helm_field_from_served_objects() -> None:
 
 
 def test_neat_keeps_user_labels_and_annotations() -> None:
-    obj = {"kind": "ConfigMap", "metadata": {"name": "x", "labels": {"team": "a", "helm.sh/chart": "c-1"},
-                                              "annotations": {"owner": "me", "meta.helm.sh/release-name": "r"}}}
+    obj = {
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "x",
+            "labels": {"team": "a", "helm.sh/chart": "c-1"},
+            "annotations": {"owner": "me", "meta.helm.sh/release-name": "r"},
+        },
+    }
     out = neat_object(obj)
     assert out["metadata"] == {"name": "x", "labels": {"team": "a"}, "annotations": {"owner": "me"}}
 
 
 def test_neat_drops_service_account_token_volume_and_defaults() -> None:
     spec = {
-        "dnsPolicy": "ClusterFirst", "schedulerName": "default-scheduler", "terminationGracePeriodSeconds": 30,
-        "serviceAccount": "default", "serviceAccountName": "default", "securityContext": {},
-        "containers": [{"name": "c", "image": "i", "terminationMessagePath": "/dev/termination-log",
-                        "terminationMessagePolicy": "File",
-                        "volumeMounts": [{"name": "kube-api-access-abcde", "mountPath": "/var/run/secrets"}]}],
-        "volumes": [{"name": "kube-api-access-abcde", "projected": {"sources": []}},
-                    {"name": "cfg", "configMap": {"name": "cfg", "defaultMode": 420}}],
+        "dnsPolicy": "ClusterFirst",
+        "schedulerName": "default-scheduler",
+        "terminationGracePeriodSeconds": 30,
+        "serviceAccount": "default",
+        "serviceAccountName": "default",
+        "securityContext": {},
+        "containers": [
+            {
+                "name": "c",
+                "image": "i",
+                "terminationMessagePath": "/dev/termination-log",
+                "terminationMessagePolicy": "File",
+                "volumeMounts": [{"name": "kube-api-access-abcde", "mountPath": "/var/run/secrets"}],
+            }
+        ],
+        "volumes": [
+            {"name": "kube-api-access-abcde", "projected": {"sources": []}},
+            {"name": "cfg", "configMap": {"name": "cfg", "defaultMode": 420}},
+        ],
     }
     assert neat_pod_spec(spec) == {
         "serviceAccountName": "default",
@@ -81,8 +106,12 @@ def test_neat_drops_service_account_token_volume_and_defaults() -> None:
 
 
 def test_neat_keeps_non_default_values() -> None:
-    spec = {"dnsPolicy": "None", "schedulerName": "runai-scheduler", "terminationGracePeriodSeconds": 5,
-            "containers": [{"name": "c", "terminationMessagePolicy": "FallbackToLogsOnError"}]}
+    spec = {
+        "dnsPolicy": "None",
+        "schedulerName": "runai-scheduler",
+        "terminationGracePeriodSeconds": 5,
+        "containers": [{"name": "c", "terminationMessagePolicy": "FallbackToLogsOnError"}],
+    }
     assert neat_pod_spec(spec) == spec
 
 
@@ -95,17 +124,29 @@ def test_tolerations_object_becomes_a_list() -> None:
 
 
 def test_template_with_null_volumes_and_empty_namespace_is_cleaned() -> None:
-    tpl = {"apiVersion": "v1", "metadata": {"namespace": None, "labels": {}, "annotations": {}},
-           "spec": {"volumes": None, "containers": [{"volumeMounts": None, "resources": {}, "env": None}]}}
+    tpl = {
+        "apiVersion": "v1",
+        "metadata": {"namespace": None, "labels": {}, "annotations": {}},
+        "spec": {"volumes": None, "containers": [{"volumeMounts": None, "resources": {}, "env": None}]},
+    }
     assert neat_pod_template(tpl) == {"apiVersion": "v1", "spec": {"containers": [{}]}}
 
 
 # --- properties ------------------------------------------------------------------------------
 
-label_keys = st.sampled_from(["app", "team", "helm.sh/chart", "app.kubernetes.io/managed-by", "tier",
-                              "pod-template-hash", "example.com/x"])
-annotation_keys = st.sampled_from(["meta.helm.sh/release-name", "kubectl.kubernetes.io/last-applied-configuration",
-                                   "deployment.kubernetes.io/revision", "checksum/config", "owner", "note"])
+label_keys = st.sampled_from(
+    ["app", "team", "helm.sh/chart", "app.kubernetes.io/managed-by", "tier", "pod-template-hash", "example.com/x"]
+)
+annotation_keys = st.sampled_from(
+    [
+        "meta.helm.sh/release-name",
+        "kubectl.kubernetes.io/last-applied-configuration",
+        "deployment.kubernetes.io/revision",
+        "checksum/config",
+        "owner",
+        "note",
+    ]
+)
 scalars = st.one_of(st.text(max_size=8), st.integers(), st.booleans(), st.none())
 
 
@@ -114,8 +155,10 @@ def served_object(draw: st.DrawFn) -> dict[str, Any]:
     base = copy.deepcopy(draw(st.sampled_from(served_objects())))
     meta = base["metadata"]
     meta["labels"] = {**(meta.get("labels") or {}), **draw(st.dictionaries(label_keys, st.text(max_size=5)))}
-    meta["annotations"] = {**(meta.get("annotations") or {}),
-                           **draw(st.dictionaries(annotation_keys, st.text(max_size=5)))}
+    meta["annotations"] = {
+        **(meta.get("annotations") or {}),
+        **draw(st.dictionaries(annotation_keys, st.text(max_size=5))),
+    }
     for field in ("selfLink", "generation", "finalizers"):
         if draw(st.booleans()):
             meta[field] = draw(scalars)
@@ -133,11 +176,32 @@ def test_neat_is_idempotent_and_leaves_no_server_field(obj: dict[str, Any]) -> N
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.recursive(scalars, lambda c: st.one_of(st.lists(c, max_size=3),
-                                                 st.dictionaries(st.sampled_from(
-                                                     ["containers", "volumes", "tolerations", "env", "name",
-                                                      "securityContext", "resources", "volumeMounts", "ports"]),
-                                                     c, max_size=4)), max_leaves=12))
+@given(
+    st.recursive(
+        scalars,
+        lambda c: st.one_of(
+            st.lists(c, max_size=3),
+            st.dictionaries(
+                st.sampled_from(
+                    [
+                        "containers",
+                        "volumes",
+                        "tolerations",
+                        "env",
+                        "name",
+                        "securityContext",
+                        "resources",
+                        "volumeMounts",
+                        "ports",
+                    ]
+                ),
+                c,
+                max_size=4,
+            ),
+        ),
+        max_leaves=12,
+    )
+)
 def test_neat_pod_spec_never_crashes_and_is_idempotent(spec: Any) -> None:
     once = neat_pod_spec(spec)
     assert neat_pod_spec(once) == once

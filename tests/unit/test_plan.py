@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 import pytest
-
 from clearml_runai_gen.detect import read_install, split_extra_args, split_image
 from clearml_runai_gen.errors import UsageError
 from clearml_runai_gen.models import ProjectOptions
 from clearml_runai_gen.plan import make_plan, qualify_url
 from clearml_runai_gen.source import FileSource
+
 from tests.fixtures.installs import ACCESS_KEY, SECRET_KEY, SERVER_ONLY, as_served, dump, flavour_a, flavour_b
 
 
@@ -16,19 +16,25 @@ def plan_for(objects, project="team-a", **opts):
     return make_plan(install, ProjectOptions.build(project, **opts))
 
 
-@pytest.mark.parametrize("url,expected", [
-    ("http://clearml-apiserver:8008", "http://clearml-apiserver.ns1.svc.cluster.local:8008"),
-    ("http://ml-webserver", "http://ml-webserver.ns1.svc.cluster.local"),
-    ("https://user:pw@files:443/path?q=1", "https://user:pw@files.ns1.svc.cluster.local:443/path?q=1"),
-    ("my-svc:6379", "my-svc.ns1.svc.cluster.local:6379"),
-    ("http://clearml-apiserver.other.svc.cluster.local:8008", "http://clearml-apiserver.other.svc.cluster.local:8008"),
-    ("https://api.clear.ml", "https://api.clear.ml"),
-    ("http://localhost:8008", "http://localhost:8008"),
-    ("http://10.0.0.1:8008", "http://10.0.0.1:8008"),
-    ("k8s-agent", "k8s-agent"),
-    ("plain words here", "plain words here"),
-    ("", ""),
-])
+@pytest.mark.parametrize(
+    "url,expected",
+    [
+        ("http://clearml-apiserver:8008", "http://clearml-apiserver.ns1.svc.cluster.local:8008"),
+        ("http://ml-webserver", "http://ml-webserver.ns1.svc.cluster.local"),
+        ("https://user:pw@files:443/path?q=1", "https://user:pw@files.ns1.svc.cluster.local:443/path?q=1"),
+        ("my-svc:6379", "my-svc.ns1.svc.cluster.local:6379"),
+        (
+            "http://clearml-apiserver.other.svc.cluster.local:8008",
+            "http://clearml-apiserver.other.svc.cluster.local:8008",
+        ),
+        ("https://api.clear.ml", "https://api.clear.ml"),
+        ("http://localhost:8008", "http://localhost:8008"),
+        ("http://10.0.0.1:8008", "http://10.0.0.1:8008"),
+        ("k8s-agent", "k8s-agent"),
+        ("plain words here", "plain words here"),
+        ("", ""),
+    ],
+)
 def test_qualify_url_rewrites_only_bare_service_names(url: str, expected: str) -> None:
     assert qualify_url(url, "ns1", "cluster.local") == expected
 
@@ -44,7 +50,10 @@ def test_extra_args_are_parsed_structurally() -> None:
 
 def test_split_image() -> None:
     assert split_image("docker.io/allegroai/clearml-agent-k8s-base:1.24-21") == (
-        "docker.io/allegroai/clearml-agent-k8s-base", "1.24-21", "")
+        "docker.io/allegroai/clearml-agent-k8s-base",
+        "1.24-21",
+        "",
+    )
     assert split_image("registry:5000/agent@sha256:abc") == ("registry:5000/agent", "", "sha256:abc")
     assert split_image("registry:5000/agent") == ("registry:5000/agent", "", "")
 
@@ -77,19 +86,27 @@ def test_server_only_secrets_are_never_copied() -> None:
 
 def test_flavour_b_carries_base_pod_template() -> None:
     bpt = {
-        "labels": {"team": "vision"}, "annotations": {"owner": "ml"},
+        "labels": {"team": "vision"},
+        "annotations": {"owner": "ml"},
         "resources": {"limits": {"nvidia.com/gpu": 1}},
-        "env": [{"name": "PIP_INDEX_URL", "value": "http://pypi-mirror:8080/simple"},
-                {"name": "AWS_KEY", "valueFrom": {"secretKeyRef": {"name": "aws", "key": "k"}}}],
+        "env": [
+            {"name": "PIP_INDEX_URL", "value": "http://pypi-mirror:8080/simple"},
+            {"name": "AWS_KEY", "valueFrom": {"secretKeyRef": {"name": "aws", "key": "k"}}},
+        ],
         "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}],
         "volumeMounts": [{"name": "data", "mountPath": "/data"}],
-        "podSecurityContext": {"runAsUser": 1000}, "containerSecurityContext": {"allowPrivilegeEscalation": False},
+        "podSecurityContext": {"runAsUser": 1000},
+        "containerSecurityContext": {"allowPrivilegeEscalation": False},
         "initContainers": [{"name": "init", "image": "busybox:1.36"}],
-        "nodeSelector": {"gpu": "a100"}, "tolerations": [{"key": "gpu", "operator": "Exists"}],
+        "nodeSelector": {"gpu": "a100"},
+        "tolerations": [{"key": "gpu", "operator": "Exists"}],
         "priorityClassName": "high",
     }
-    plan = plan_for(as_served(flavour_b(release="vision", namespace="agents", base_pod_template=bpt), "agents", "vision"),
-                    queues=["a,b", "c"], worker_id="w1")
+    plan = plan_for(
+        as_served(flavour_b(release="vision", namespace="agents", base_pod_template=bpt), "agents", "vision"),
+        queues=["a,b", "c"],
+        worker_id="w1",
+    )
     t = plan.values["taskPod"]
     assert plan.install.flavour == "B"
     assert t["labels"] == {"team": "vision"} and t["annotations"] == {"owner": "ml"}
@@ -110,8 +127,12 @@ def test_flavour_b_carries_base_pod_template() -> None:
 
 def test_project_options_defaults_and_validation() -> None:
     o = ProjectOptions.build("p1")
-    assert (o.namespace, o.queues, o.worker_id, o.release) == ("runai-p1", ("runai-p1",), "clearml-runai-p1",
-                                                                "clearml-runai-p1")
+    assert (o.namespace, o.queues, o.worker_id, o.release) == (
+        "runai-p1",
+        ("runai-p1",),
+        "clearml-runai-p1",
+        "clearml-runai-p1",
+    )
     assert ProjectOptions.build("p1", scheduler="kai").scheduler == "kai-scheduler"
     for bad in ("Team_A", "-a", "a" * 58, ""):
         with pytest.raises(UsageError):

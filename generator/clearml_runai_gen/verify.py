@@ -1,0 +1,228 @@
+"""Checks of a live project after install. Each check is (name, status, detail); status None = not checked."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ClusterError, GenError
+from .models import RELEASE_PREFIX
+from .neat import as_list
+from .source import api_call
+
+POD_VERBS = ("get", "list", "watch", "create", "patch", "delete")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool | None
+    detail: str
+
+
+def _items(api: Any, group: str, method: str, ns: str, what: str, **kw: Any) -> list[dict[str, Any]]:
+    return list(api_call(api, group, method, ns, what=what, **kw).get("items") or [])
+
+
+def verify(
+    api: Any, project: str, namespace: str, release: str | None = None, clearml_probe: Any = None
+) -> list[Check]:
+    release = release or RELEASE_PREFIX + project
+    selector = f"app.kubernetes.io/instance={release}"
+    checks: list[Check] = []
+
+    found: dict[str, list[dict[str, Any]]] = {}
+    for kind, group, method in (
+        ("ServiceAccount", "CoreV1Api", "list_namespaced_service_account"),
+        ("Role", "RbacAuthorizationV1Api", "list_namespaced_role"),
+        ("RoleBinding", "RbacAuthorizationV1Api", "list_namespaced_role_binding"),
+        ("ConfigMap", "CoreV1Api", "list_namespaced_config_map"),
+        ("Secret", "CoreV1Api", "list_namespaced_secret"),
+        ("Deployment", "AppsV1Api", "list_namespaced_deployment"),
+    ):
+        found[kind] = _items(
+            api, group, method, namespace, f"list {kind.lower()}s in {namespace}", label_selector=selector
+        )
+    missing = [k for k, v in found.items() if not v and k != "Secret"]
+    checks.append(
+        Check(
+            "release objects",
+            not missing,
+            f"missing: {', '.join(missing)}"
+            if missing
+            else ", ".join(f"{k} {v[0]['metadata']['name']}" for k, v in found.items() if v),
+        )
+    )
+    deploys = found["Deployment"]
+    if not deploys:
+        checks.append(Check("agent available", False, f"no Deployment of release {release} in {namespace}"))
+        return checks
+    deploy = deploys[0]
+    status = deploy.get("status") or {}
+    available = int(status.get("availableReplicas") or 0) >= 1
+    detail = f"{status.get('availableReplicas') or 0}/{(deploy.get('spec') or {}).get('replicas', 1)} available"
+    if not available:
+        detail += "; " + _why_not_available(api, namespace, deploy)
+    checks.append(Check("agent available", available, detail))
+
+    pod_spec = ((deploy.get("spec") or {}).get("template") or {}).get("spec") or {}
+    sa = pod_spec.get("serviceAccountName") or "default"
+    checks.append(_template_check(found["ConfigMap"], project))
+    checks.append(_permissions_check(api, namespace, sa))
+    checks.append(_queue_check(deploy, found["Secret"], clearml_probe))
+    return checks
+
+
+def _why_not_available(api: Any, ns: str, deploy: dict[str, Any]) -> str:
+    selector = ",".join(
+        f"{k}={v}" for k, v in (((deploy.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}).items()
+    )
+    pods = _items(api, "CoreV1Api", "list_namespaced_pod", ns, f"list pods in {ns}", label_selector=selector)
+    if not pods:
+        return "no agent pod exists (see the ReplicaSet's events)"
+    names = {p["metadata"]["name"] for p in pods}
+    events = [
+        e
+        for e in _items(api, "CoreV1Api", "list_namespaced_event", ns, f"list events in {ns}")
+        if (e.get("involvedObject") or {}).get("name") in names and e.get("type") == "Warning"
+    ]
+    if events:
+        last = sorted(events, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))[-1]
+        return f"{last.get('reason')}: {last.get('message')}"
+    pod = pods[0]
+    phase = (pod.get("status") or {}).get("phase", "Unknown")
+    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        waiting = (cs.get("state") or {}).get("waiting")
+        if waiting:
+            return (
+                f"pod {pod['metadata']['name']} {phase}: {waiting.get('reason')} {waiting.get('message') or ''}".strip()
+            )
+    return f"pod {pod['metadata']['name']} is {phase}"
+
+
+def _template_check(configmaps: list[dict[str, Any]], project: str) -> Check:
+    from ruamel.yaml import YAML
+
+    for cm in configmaps:
+        text = (cm.get("data") or {}).get("template.yaml")
+        if text is None:
+            continue
+        try:
+            tpl = YAML(typ="safe").load(text) or {}
+        except Exception:
+            return Check("task-pod template", False, f"ConfigMap {cm['metadata']['name']}: template.yaml is not YAML")
+        spec = tpl.get("spec") or {}
+        labels = (tpl.get("metadata") or {}).get("labels") or {}
+        problems = []
+        if not spec.get("schedulerName"):
+            problems.append("no schedulerName")
+        if labels.get("project") != project:
+            problems.append(f"label project={labels.get('project')!r}, expected {project!r}")
+        if (tpl.get("metadata") or {}).get("namespace"):
+            problems.append(f"names namespace {tpl['metadata']['namespace']!r}")
+        if "tolerations" in spec and not isinstance(spec["tolerations"], list):
+            problems.append("tolerations is not a list")
+        if problems:
+            return Check("task-pod template", False, "; ".join(problems))
+        return Check("task-pod template", True, f"schedulerName {spec['schedulerName']}, label project={project}")
+    return Check("task-pod template", False, "no ConfigMap with template.yaml in the release")
+
+
+def _permissions_check(api: Any, ns: str, sa: str) -> Check:
+    user = f"system:serviceaccount:{ns}:{sa}"
+    denied = []
+    for verb in POD_VERBS:
+        body = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SubjectAccessReview",
+            "spec": {
+                "user": user,
+                "groups": ["system:serviceaccounts", f"system:serviceaccounts:{ns}"],
+                "resourceAttributes": {"namespace": ns, "verb": verb, "resource": "pods"},
+            },
+        }
+        try:
+            answer = api_call(
+                api, "AuthorizationV1Api", "create_subject_access_review", body, what="create a SubjectAccessReview"
+            )
+        except ClusterError as exc:
+            return Check("agent permissions", None, f"not checked: {exc}")
+        if not (answer.get("status") or {}).get("allowed"):
+            denied.append(verb)
+    if denied:
+        return Check("agent permissions", False, f"{user} may not {', '.join(denied)} pods in {ns}")
+    return Check("agent permissions", True, f"{user} may {','.join(POD_VERBS)} pods in {ns}")
+
+
+def _env(deploy: dict[str, Any]) -> dict[str, Any]:
+    containers = (((deploy.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
+    if not containers:
+        return {}
+    return {str(e.get("name")): e for e in as_list(containers[0].get("env")) if isinstance(e, dict)}
+
+
+def _queue_check(deploy: dict[str, Any], secrets: list[dict[str, Any]], probe: Any) -> Check:
+    env = _env(deploy)
+    host = (env.get("CLEARML_API_HOST") or {}).get("value", "")
+    queues = [q for q in str((env.get("K8S_GLUE_QUEUE") or {}).get("value", "")).split(",") if q]
+    creds: list[str] = []
+    for var in ("CLEARML_API_ACCESS_KEY", "CLEARML_API_SECRET_KEY"):
+        ref = ((env.get(var) or {}).get("valueFrom") or {}).get("secretKeyRef") or {}
+        secret = next((s for s in secrets if s["metadata"]["name"] == ref.get("name")), None)
+        raw = ((secret or {}).get("data") or {}).get(ref.get("key"))
+        if raw is None:
+            return Check(
+                "queue exists", None, "not checked: the agent's credentials are in a Secret outside the release"
+            )
+        creds.append(base64.b64decode(raw).decode())
+    try:
+        missing = (probe or clearml_missing_queues)(host, creds[0], creds[1], queues)
+    except GenError as exc:
+        return Check("queue exists", None, f"not checked: {exc}")
+    if missing:
+        return Check(
+            "queue exists",
+            False,
+            f"ClearML at {host} has no queue {', '.join(missing)} "
+            "(create it, or add --create-queue to agent.extraArgs)",
+        )
+    return Check("queue exists", True, f"ClearML at {host} has {', '.join(queues)}")
+
+
+def clearml_missing_queues(host: str, access_key: str, secret_key: str, queues: list[str]) -> list[str]:
+    """Ask the ClearML API (with the agent's credentials) which of `queues` do not exist."""
+    import urllib.error
+    import urllib.request
+
+    auth = base64.b64encode(f"{access_key}:{secret_key}".encode()).decode()
+    try:
+        req = urllib.request.Request(
+            f"{host.rstrip('/')}/auth.login",
+            data=b"{}",
+            method="POST",
+            headers={"Authorization": f"Basic {auth}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            token = json.load(resp)["data"]["token"]
+        missing = []
+        for q in queues:
+            req = urllib.request.Request(
+                f"{host.rstrip('/')}/queues.get_all",
+                data=json.dumps({"name": f"^{q}$"}).encode(),
+                method="POST",
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                if not json.load(resp)["data"]["queues"]:
+                    missing.append(q)
+        return missing
+    except (urllib.error.URLError, OSError, KeyError, ValueError) as exc:
+        raise GenError(f"the ClearML API at {host} did not answer ({getattr(exc, 'reason', exc)})") from None
+
+
+def as_table(checks: list[Check]) -> str:
+    mark = {True: "ok", False: "FAIL", None: "skip"}
+    width = max(len(c.name) for c in checks)
+    return "\n".join(f"{mark[c.ok]:<4}  {c.name.ljust(width)}  {c.detail}" for c in checks) + "\n"
