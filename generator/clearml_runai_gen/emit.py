@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,17 @@ COMMENTS: dict[str, str] = {
 }
 
 
+# strings that YAML 1.1 (helm's parser) reads as something else, though YAML 1.2 (ours) does not
+_YAML11_NON_STRINGS = re.compile(
+    r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF|~|null|Null|NULL"
+    r"|[-+]?(?:0b[01_]+|0[0-7_]+|0x[0-9a-fA-F_]+|[1-9][0-9_]*(?::[0-5]?[0-9])+|[0-9][0-9_]*(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?"
+    r"|\.[0-9_]+(?:[eE][-+]?[0-9]+)?|[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|\.(?:inf|Inf|INF|nan|NaN|NAN)))$"
+)
+
+
 def _to_commented(value: Any, path: str = "") -> Any:
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
-    from ruamel.yaml.scalarstring import LiteralScalarString
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString, LiteralScalarString
 
     if isinstance(value, dict):
         cm = CommentedMap()
@@ -43,6 +52,8 @@ def _to_commented(value: Any, path: str = "") -> Any:
         return CommentedSeq(_to_commented(v, path) for v in value)
     if isinstance(value, str) and "\n" in value:
         return LiteralScalarString(value)
+    if isinstance(value, str) and _YAML11_NON_STRINGS.match(value):
+        return DoubleQuotedScalarString(value)
     return value
 
 

@@ -201,3 +201,15 @@ def test_cli_never_crashes_on_any_input(text: str) -> None:
     assert "Traceback" not in stderr and "internal error" not in stderr
     if code != 0:
         assert stdout == "" and len(stderr.strip().splitlines()) == 1
+
+
+def test_values_read_back_as_strings_by_helms_yaml_1_1_parser(a_dump: Path) -> None:
+    import yaml  # PyYAML resolves scalars as YAML 1.1, like helm
+
+    code, stdout, _ = run(["render", "--project", "p", "--from-file", str(a_dump), "--queue", "on,no",
+                           "--worker-id", "yes", "--node-pool", "1e3"])
+    assert code == 0
+    values = yaml.safe_load(stdout)
+    assert values["agent"]["queues"] == ["on", "no"]
+    assert values["agent"]["workerId"] == "yes"
+    assert values["runai"]["nodePool"] == "1e3"

@@ -1,0 +1,296 @@
+"""Shared fixtures of the chart tests: real helm binaries, rendering, and parsed output.
+
+The tests run `helm template` (and `helm lint`) with the pinned helm v4 and helm v3 that
+`ci/tools.sh` unpacks into `.cache/tools`, and assert on the parsed objects.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import subprocess
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHART_DIR = REPO_ROOT / "charts" / "clearml-runai-agent"
+CI_DIR = CHART_DIR / "ci"
+TOOLS_DIR = REPO_ROOT / ".cache" / "tools"
+HELM_BINARIES = {"helm4": TOOLS_DIR / "helm", "helm3": TOOLS_DIR / "helm3"}
+
+RELEASE = "agent"
+PROJECT = "team-a"
+NAMESPACE = f"runai-{PROJECT}"
+
+# The least a hand-written install needs; tests overlay what they exercise.
+BASE_VALUES: dict[str, Any] = {
+    "runai": {"project": PROJECT},
+    "clearml": {
+        "apiHost": "http://clearml-apiserver.clearml.svc.cluster.local:8008",
+        "webHost": "http://clearml-webserver.clearml.svc.cluster.local:8080",
+        "filesHost": "http://clearml-fileserver.clearml.svc.cluster.local:8081",
+        "accessKey": "ACCESSKEY",
+        "secretKey": "SECRETKEY",
+    },
+    "agent": {"queues": ["runai-team-a"]},
+}
+
+# Kinds that live outside any namespace; the chart must never render one.
+CLUSTER_SCOPED_KINDS = frozenset(
+    {
+        "Namespace",
+        "Node",
+        "PersistentVolume",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+        "PriorityClass",
+        "StorageClass",
+        "IngressClass",
+        "RuntimeClass",
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+        "APIService",
+        "CSIDriver",
+        "CSINode",
+        "VolumeAttachment",
+        "CertificateSigningRequest",
+        "FlowSchema",
+        "PriorityLevelConfiguration",
+        "Queue",  # KAI scheduler queues (scheduling.run.ai) are cluster-scoped
+    }
+)
+
+_yaml = YAML(typ="safe", pure=True)
+
+
+def load_all(text: str) -> list[dict[str, Any]]:
+    """Parse a multi-document YAML stream, dropping empty documents."""
+    return [doc for doc in _yaml.load_all(io.StringIO(text)) if doc]
+
+
+def load_one(text: str) -> Any:
+    return _yaml.load(io.StringIO(text))
+
+
+def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """Overlay values the way helm merges values files: maps merge, everything else replaces."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def values(**overlay: Any) -> dict[str, Any]:
+    """BASE_VALUES with an overlay, e.g. values(runai={"scheduler": "kai-scheduler"})."""
+    return deep_merge(BASE_VALUES, overlay)
+
+
+def ci_values_files() -> list[Path]:
+    return sorted(CI_DIR.glob("*-values.yaml"))
+
+
+@dataclass
+class Rendered:
+    """The objects of one `helm template`, with accessors for what the tests look at."""
+
+    docs: list[dict[str, Any]]
+
+    def kinds(self) -> set[str]:
+        return {doc["kind"] for doc in self.docs}
+
+    def all(self, kind: str) -> list[dict[str, Any]]:
+        return [doc for doc in self.docs if doc["kind"] == kind]
+
+    def maybe(self, kind: str) -> dict[str, Any] | None:
+        found = self.all(kind)
+        assert len(found) <= 1, f"expected at most one {kind}, got {len(found)}"
+        return found[0] if found else None
+
+    def one(self, kind: str) -> dict[str, Any]:
+        found = self.all(kind)
+        assert len(found) == 1, f"expected exactly one {kind}, got {[d['metadata']['name'] for d in found]}"
+        return found[0]
+
+    @property
+    def deployment(self) -> dict[str, Any]:
+        return self.one("Deployment")
+
+    @property
+    def pod_spec(self) -> dict[str, Any]:
+        spec: dict[str, Any] = self.deployment["spec"]["template"]["spec"]
+        return spec
+
+    @property
+    def agent_container(self) -> dict[str, Any]:
+        containers: list[dict[str, Any]] = [c for c in self.pod_spec["containers"] if c["name"] == "k8s-glue"]
+        assert len(containers) == 1
+        return containers[0]
+
+    @property
+    def agent_env(self) -> dict[str, dict[str, Any]]:
+        """Agent env by name; asserts no name is set twice."""
+        env = self.agent_container["env"]
+        names = [e["name"] for e in env]
+        assert len(names) == len(set(names)), f"duplicate agent env: {names}"
+        return {e["name"]: e for e in env}
+
+    def agent_env_value(self, name: str) -> str:
+        return str(self.agent_env[name]["value"])
+
+    @property
+    def template_configmap(self) -> dict[str, Any]:
+        (cm,) = [c for c in self.all("ConfigMap") if c["metadata"]["name"].endswith("-pod-template")]
+        return cm
+
+    @property
+    def task_template(self) -> dict[str, Any]:
+        """template.yaml of the pod template ConfigMap, parsed."""
+        text = self.template_configmap["data"]["template.yaml"]
+        docs = load_all(text)
+        assert len(docs) == 1, f"template.yaml must hold one document, got {len(docs)}"
+        return docs[0]
+
+    @property
+    def task_pod_spec(self) -> dict[str, Any]:
+        template = self.task_template
+        spec: dict[str, Any] = template["spec"]["template"]["spec"] if template["kind"] == "Job" else template["spec"]
+        return spec
+
+    @property
+    def task_container(self) -> dict[str, Any]:
+        containers: list[dict[str, Any]] = self.task_pod_spec["containers"]
+        assert len(containers) == 1, "the template holds exactly one container, which the agent completes"
+        return containers[0]
+
+    @property
+    def task_env(self) -> list[dict[str, Any]]:
+        env: list[dict[str, Any]] = self.task_container["env"]
+        return env
+
+    def secret_data(self, name: str) -> dict[str, str]:
+        (secret,) = [s for s in self.all("Secret") if s["metadata"]["name"] == name]
+        return dict(secret.get("data") or {})
+
+    @property
+    def pod_annotations(self) -> dict[str, str]:
+        return self.deployment["spec"]["template"]["metadata"].get("annotations") or {}
+
+
+@dataclass
+class Helm:
+    """One helm binary, run against the chart."""
+
+    name: str
+    binary: Path
+    tmp_path: Path
+    files_written: int = 0
+
+    def run(self, *args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [str(self.binary), *map(str, args)],
+            capture_output=True,
+            text=True,
+            cwd=REPO_ROOT,
+            timeout=120,
+            env={
+                "HOME": str(self.tmp_path),
+                "PATH": "/usr/bin:/bin",
+                "HELM_CACHE_HOME": str(self.tmp_path / "c"),
+                "HELM_CONFIG_HOME": str(self.tmp_path / "cfg"),
+                "HELM_DATA_HOME": str(self.tmp_path / "d"),
+            },
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{self.name} {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr}")
+        return proc
+
+    def values_file(self, data: Mapping[str, Any]) -> Path:
+        # JSON, not YAML: helm reads values as YAML 1.1, where a YAML 1.2 dumper's plain `y`,
+        # `on` or `no` would turn into booleans.
+        self.files_written += 1
+        path = self.tmp_path / f"values-{self.files_written}.json"
+        path.write_text(json.dumps(data, indent=2))
+        return path
+
+    def _value_args(
+        self, data: Mapping[str, Any] | None, files: Iterable[Path], sets: Iterable[str]
+    ) -> list[str | Path]:
+        args: list[str | Path] = []
+        for path in files:
+            args += ["-f", path]
+        if data is not None:
+            args += ["-f", self.values_file(data)]
+        for item in sets:
+            args += ["--set", item]
+        return args
+
+    def template_proc(
+        self,
+        data: Mapping[str, Any] | None = None,
+        *,
+        files: Iterable[Path] = (),
+        sets: Iterable[str] = (),
+        release: str = RELEASE,
+        namespace: str = NAMESPACE,
+        chart: Path = CHART_DIR,
+        check: bool = True,
+    ) -> subprocess.CompletedProcess[str]:
+        return self.run(
+            "template",
+            release,
+            chart,
+            "--namespace",
+            namespace,
+            *self._value_args(data, files, sets),
+            check=check,
+        )
+
+    def template(self, data: Mapping[str, Any] | None = None, **kwargs: Any) -> Rendered:
+        return Rendered(load_all(self.template_proc(data, **kwargs).stdout))
+
+    def template_error(self, data: Mapping[str, Any] | None = None, **kwargs: Any) -> str:
+        """Render values the chart must refuse; return helm's error text."""
+        proc = self.template_proc(data, check=False, **kwargs)
+        assert proc.returncode != 0, f"{self.name} rendered values it should refuse:\n{proc.stdout}"
+        return proc.stderr
+
+    def lint(
+        self,
+        data: Mapping[str, Any] | None = None,
+        *,
+        files: Iterable[Path] = (),
+        chart: Path = CHART_DIR,
+        check: bool = True,
+    ) -> subprocess.CompletedProcess[str]:
+        return self.run("lint", "--strict", chart, *self._value_args(data, files, ()), check=check)
+
+
+def _helm(name: str, tmp_path: Path) -> Helm:
+    binary = HELM_BINARIES[name]
+    if not binary.is_file():
+        pytest.skip(f"{binary.relative_to(REPO_ROOT)} is missing: run ci/tools.sh")
+    return Helm(name=name, binary=binary, tmp_path=tmp_path)
+
+
+@pytest.fixture(params=sorted(HELM_BINARIES))
+def helm(request: pytest.FixtureRequest, tmp_path: Path) -> Helm:
+    """Each helm version the chart supports, in turn."""
+    return _helm(request.param, tmp_path)
+
+
+@pytest.fixture
+def helm4(tmp_path: Path) -> Helm:
+    """helm v4 alone, for what helm v3 cannot do without a cluster (client-side dry-run)."""
+    return _helm("helm4", tmp_path)
