@@ -19,5 +19,5 @@ kubeconfig_line=$(ci/cluster.sh up | tail -n 1)
 eval "$kubeconfig_line"
 cleanup() { if [[ $started_here == 1 ]]; then ci/cluster.sh down >/dev/null 2>&1 || true; fi; }
 trap cleanup EXIT
-"$PY" -m pytest -m cluster -q --kube-config "$KUBECONFIG"
+"$PY" -m pytest -m cluster -q --kubeconfig "$KUBECONFIG"
 echo "make test: all passed in $(( $(date +%s) - start )) s"

@@ -55,14 +55,10 @@ class Kube:
     def helm(self, version: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.run([tool("helm" if version == "v4" else "helm3"), *args], check=check)
 
-    def gen(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        cli = str(Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "clearml-runai-gen")
-        if not Path(cli).exists():
-            cli = str(ROOT / ".venv" / "bin" / "clearml-runai-gen")
-        return self.run(
-            [cli, *args, "--kubeconfig", self.kubeconfig] if args and args[0] != "chart-path" else [cli, *args],
-            check=check,
-        )
+    def gen(self, *args: str, check: bool = True, kubeconfig: str | None = None) -> subprocess.CompletedProcess[str]:
+        """The installed CLI, as a user runs it, against this cluster (or another kubeconfig)."""
+        cli = str(ROOT / ".venv" / "bin" / "clearml-runai-gen")
+        return self.run([cli, *args, "--kubeconfig", kubeconfig or self.kubeconfig], check=check)
 
     def get(self, kind: str, namespace: str, name: str | None = None, selector: str | None = None) -> Any:
         args = ["get", kind, "-n", namespace, "-o", "json"]
@@ -100,7 +96,7 @@ class Kube:
         return str(path)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def kube(kube_cluster: Any) -> Kube:
     """The pytest-helm-charts cluster, wrapped with our pinned binaries."""
     k = Kube(kube_cluster.kube_config_path)

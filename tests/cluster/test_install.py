@@ -150,7 +150,12 @@ def test_release_objects_carry_only_their_own_helm_metadata(installed: Installed
         ann = obj["metadata"].get("annotations") or {}
         assert ann.get("meta.helm.sh/release-name") == installed.release
         assert ann.get("meta.helm.sh/release-namespace") == installed.namespace
-        assert installed.source_release not in json.dumps(obj), f"{obj['kind']} mentions the source release"
+        labels = obj["metadata"].get("labels") or {}
+        assert labels.get("helm.sh/chart", "").startswith("clearml-runai-agent-"), obj["metadata"]
+        assert labels.get("app.kubernetes.io/instance") == installed.release
+        marks = json.dumps({**labels, **ann})
+        assert installed.source_release not in marks, f"{obj['kind']} carries the source release's marks"
+        assert "app" not in labels, "the source chart's selector label was copied"
         assert obj["metadata"]["namespace"] == installed.namespace
 
 

@@ -1,0 +1,118 @@
+"""Day-2 commands on a live API server: many projects, discover, verify, and a forbidden cluster."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from tests.fixtures.installs import flavour_b
+
+from .conftest import CHART, Kube, local_chart, unique
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture(scope="module")
+def clearml(kube: Kube, tmp_path_factory: pytest.TempPathFactory):
+    ns, release = unique("ml"), unique("agent")
+    chart = local_chart(
+        tmp_path_factory.mktemp("src"), "clearml-agent", "5.3.0", flavour_b(release=release, namespace=ns, queue="gpu")
+    )
+    kube.create_namespace(ns)
+    kube.helm("v4", "install", release, str(chart), "-n", ns)
+    yield ns, release
+    kube.helm("v4", "uninstall", release, "-n", ns, check=False)
+    kube.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
+def test_all_projects_render_one_file_each_from_one_read(kube: Kube, clearml: tuple[str, str], tmp_path: Path) -> None:
+    ns, _ = clearml
+    tag = unique("bulk")
+    projects = [f"{tag}-{i}" for i in range(12)]
+    kube.apply(
+        [
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"runai-{p}", "labels": {"runai/queue": p}}}
+            for p in projects
+        ]
+    )
+    try:
+        out = tmp_path / "values"
+        proc = kube.gen("render", "--all-projects", "--clearml-namespace", ns, "--output-dir", str(out))
+        assert proc.stdout == ""
+        files = {p.name for p in out.iterdir()}
+        assert {f"{p}.values.yaml" for p in projects} <= files
+        worker_ids = set()
+        for p in projects:
+            values = YAML(typ="safe").load((out / f"{p}.values.yaml").read_text())
+            assert values["runai"]["project"] == p and values["runai"]["namespace"] == f"runai-{p}"
+            assert values["agent"]["queues"] == [f"runai-{p}"]
+            worker_ids.add(values["agent"]["workerId"])
+            assert (out / f"{p}.values.yaml").stat().st_mode & 0o077 == 0
+        assert len(worker_ids) == len(projects)
+    finally:
+        kube.kubectl("delete", "namespace", *[f"runai-{p}" for p in projects], "--wait=false", check=False)
+
+
+def test_discover_live_redacts_credentials(kube: Kube, clearml: tuple[str, str]) -> None:
+    ns, release = clearml
+    proc = kube.gen("discover", "--clearml-namespace", ns, "-o", "json")
+    report = json.loads(proc.stdout)
+    agent = report["agents"][0]
+    assert agent["deployment"] == f"{release}-clearml-agent"
+    assert agent["flavour"] == "B" and agent["queues"] == ["gpu"]
+    assert "SECRETKEY" not in proc.stdout and "ACCESSKEY" not in proc.stdout
+    table = kube.gen("discover", "--clearml-namespace", ns).stdout
+    assert "flavour B" in table and "SECRETKEY" not in table
+
+
+def test_verify_reports_each_check_and_why_the_agent_is_not_available(
+    kube: Kube, clearml: tuple[str, str], tmp_path: Path
+) -> None:
+    ns, _ = clearml
+    project = unique("v")
+    namespace = f"runai-{project}"
+    kube.create_namespace(namespace, {"runai/queue": project})
+    values = tmp_path / "values.yaml"
+    kube.gen("render", "--project", project, "--clearml-namespace", ns, "-o", str(values))
+    kube.helm("v4", "install", f"clearml-runai-{project}", str(CHART), "-n", namespace, "-f", str(values))
+    try:
+        proc = kube.gen("verify", "--project", project, check=False)
+        lines = {line.split()[1]: line for line in proc.stdout.splitlines()}
+        assert lines["release"].startswith("ok"), proc.stdout
+        assert lines["task-pod"].startswith("ok") and "runai-scheduler" in lines["task-pod"]
+        assert lines["agent"].startswith("ok") or lines["agent"].startswith("FAIL")
+        permissions = [ln for ln in proc.stdout.splitlines() if "agent permissions" in ln][0]
+        assert permissions.startswith("ok"), proc.stdout
+        available = [ln for ln in proc.stdout.splitlines() if "agent available" in ln][0]
+        # no nodes here: the agent pod stays Pending, and verify says so and fails
+        assert available.startswith("FAIL") and "Pending" in available, proc.stdout
+        assert proc.returncode == 1
+        queue = [ln for ln in proc.stdout.splitlines() if "queue exists" in ln][0]
+        assert queue.startswith("skip"), "the ClearML API is not reachable from here"
+    finally:
+        kube.helm("v4", "uninstall", f"clearml-runai-{project}", "-n", namespace, check=False)
+        kube.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def test_forbidden_cluster_is_one_clear_line(kube: Kube, clearml: tuple[str, str], tmp_path: Path) -> None:
+    ns, _ = clearml
+    outsider_ns = unique("outsider")
+    kube.create_namespace(outsider_ns)
+    kube.kubectl("create", "serviceaccount", "reader", "-n", outsider_ns)
+    try:
+        cfg = kube.service_account_kubeconfig(outsider_ns, "reader", tmp_path)
+        out = tmp_path / "values.yaml"
+        out.write_text("previous\n")
+        proc = kube.gen(
+            "render", "--project", "p", "--clearml-namespace", ns, "-o", str(out), check=False, kubeconfig=cfg
+        )
+        assert proc.returncode == 1
+        assert proc.stdout == ""
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and "forbidden" in lines[0] and ns in lines[0], proc.stderr
+        assert out.read_text() == "previous\n"
+    finally:
+        kube.kubectl("delete", "namespace", outsider_ns, "--wait=false", check=False)
