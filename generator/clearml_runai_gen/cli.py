@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 
@@ -16,8 +18,32 @@ from .errors import GenError, UsageError
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+@dataclass(frozen=True)
+class SourceSpec:
+    """Where the ClearML install is read from, as the shared options give it."""
+
+    clearml_namespace: str | None
+    from_file: str | None
+    agent: str | None
+    kubeconfig: str | None
+    context: str | None
+
+    def open(self, clearml_namespace: str | None = None) -> Any:
+        from .source import FileSource, LiveSource, load_api_client
+
+        namespace = clearml_namespace or self.clearml_namespace
+        if self.from_file:
+            return FileSource.from_path(self.from_file, namespace)
+        return LiveSource(load_api_client(first_kubeconfig(self.kubeconfig), self.context), namespace or "clearml")
+
+
+def first_kubeconfig(kubeconfig: str | None) -> str | None:
+    # $KUBECONFIG may be a list; the client reads one file
+    return kubeconfig.split(os.pathsep)[0] if kubeconfig else None
+
+
 def source_options(fn: F) -> F:
-    """Where the ClearML install is read from: shared by every command that reads one."""
+    """Where the ClearML install is read from: shared by every command that reads one, passed as `source`."""
     decorators = [
         click.option(
             "--clearml-namespace",
@@ -41,21 +67,18 @@ def source_options(fn: F) -> F:
         ),
         click.option("--context", metavar="NAME", help="kubeconfig context to use."),
     ]
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        spec = SourceSpec(
+            **{k: kwargs.pop(k) for k in ("clearml_namespace", "from_file", "agent", "kubeconfig", "context")}
+        )
+        return fn(*args, source=spec, **kwargs)
+
+    out: Any = wrapper
     for decorator in reversed(decorators):
-        fn = decorator(fn)
-    return fn
-
-
-def open_source(
-    from_file: str | None, clearml_namespace: str | None, kubeconfig: str | None, context: str | None
-) -> Any:
-    from .source import FileSource, LiveSource, load_api_client
-
-    if from_file:
-        return FileSource.from_path(from_file, clearml_namespace)
-    if kubeconfig and os.pathsep in kubeconfig:
-        kubeconfig = kubeconfig.split(os.pathsep)[0]
-    return LiveSource(load_api_client(kubeconfig, context), clearml_namespace or "clearml")
+        out = decorator(out)
+    return cast(F, out)
 
 
 def warn(message: str) -> None:
@@ -131,18 +154,14 @@ def render(
     output: str | None,
     output_dir: str | None,
     show_secrets: bool,
-    clearml_namespace: str | None,
-    from_file: str | None,
-    agent: str | None,
-    kubeconfig: str | None,
-    context: str | None,
+    source: SourceSpec,
 ) -> None:
     """Render the values of release clearml-runai-P for Run:ai project P."""
     from .api import render_many
 
     if all_projects and projects:
         raise UsageError("use either --project or --all-projects, not both")
-    if all_projects and from_file:
+    if all_projects and source.from_file:
         raise UsageError("--all-projects reads the projects from the cluster; it does not go with --from-file")
     if not projects and not all_projects:
         raise UsageError("--project is required: name the Run:ai project (for example --project team-a)")
@@ -179,14 +198,14 @@ def render(
         )
 
     options = [build(p, namespace) for p in dict.fromkeys(projects)]
-    source = open_source(from_file, clearml_namespace, kubeconfig, context)
+    install_source = source.open()
     if all_projects:
         from .api import runai_projects
 
-        options = [build(p, ns) for p, ns in runai_projects(source.api)]
+        options = [build(p, ns) for p, ns in runai_projects(install_source.api)]
         if not options:
             raise GenError("the cluster has no Run:ai project namespaces (none is labelled runai/queue)")
-    results = render_many(source, options, agent=agent)
+    results = render_many(install_source, options, agent=source.agent)
     for message in dict.fromkeys(w for r in results for w in r.warnings):
         warn(message)
     if output_dir:
@@ -197,12 +216,9 @@ def render(
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UsageError(f"--output-dir {output_dir}: {exc.strerror}") from None
-        if len(results) > 10 and sys.stderr.isatty():
-            with click.progressbar(results, label="writing values", file=sys.stderr) as bar:
-                for r in bar:
-                    write_atomic(directory / f"{r.project}.values.yaml", r.text)
-        else:
-            for r in results:
+        hide = len(results) <= 10 or not sys.stderr.isatty()
+        with click.progressbar(results, label="writing values", file=sys.stderr, hidden=hide) as bar:
+            for r in bar:
                 write_atomic(directory / f"{r.project}.values.yaml", r.text)
         click.echo(f"wrote {len(results)} values file(s) to {directory}", err=True)
     elif output:
@@ -218,11 +234,7 @@ def render(
 @source_options
 def discover(
     fmt: str,
-    clearml_namespace: str | None,
-    from_file: str | None,
-    agent: str | None,
-    kubeconfig: str | None,
-    context: str | None,
+    source: SourceSpec,
 ) -> None:
     """Show what the tool finds in a ClearML namespace (credentials redacted)."""
     import json
@@ -230,9 +242,9 @@ def discover(
     from .discover import as_table
     from .discover import discover as run_discover
 
-    report = run_discover(open_source(from_file, clearml_namespace, kubeconfig, context))
-    if agent:
-        report["agents"] = [a for a in report["agents"] if a["deployment"] == agent]
+    report = run_discover(source.open())
+    if source.agent:
+        report["agents"] = [a for a in report["agents"] if a["deployment"] == source.agent]
     click.echo(json.dumps(report, indent=2, sort_keys=True) if fmt == "json" else as_table(report), nl=fmt == "json")
 
 
@@ -252,9 +264,7 @@ def verify(
     from .verify import verify as run_verify
 
     options = ProjectOptions.build(project, namespace=namespace)
-    if kubeconfig and os.pathsep in kubeconfig:
-        kubeconfig = kubeconfig.split(os.pathsep)[0]
-    checks = run_verify(load_api_client(kubeconfig, context), project, options.namespace, release)
+    checks = run_verify(load_api_client(first_kubeconfig(kubeconfig), context), project, options.namespace, release)
     click.echo(as_table(checks), nl=False)
     if any(c.ok is False for c in checks):
         raise SystemExit(1)
@@ -269,11 +279,7 @@ def diff(
     values_file: str,
     project: str | None,
     agent_image: str | None,
-    clearml_namespace: str | None,
-    from_file: str | None,
-    agent: str | None,
-    kubeconfig: str | None,
-    context: str | None,
+    source: SourceSpec,
 ) -> None:
     """What changed in the ClearML install since FILE was rendered (secrets redacted). Exit 1 on drift."""
     import dataclasses
@@ -287,9 +293,8 @@ def diff(
         raise UsageError(f"--project {project} does not match {values_file}, rendered for {options.project}")
     if agent_image:
         options = dataclasses.replace(options, agent_image=agent_image)
-    if clearml_namespace is None and not from_file:
-        clearml_namespace = _clearml_namespace_of(old)
-    plan = render_plan(open_source(from_file, clearml_namespace, kubeconfig, context), options, agent)
+    namespace = None if source.clearml_namespace or source.from_file else _clearml_namespace_of(old)
+    plan = render_plan(source.open(namespace), options, source.agent)
     found = changes(old, plan.values)
     if not found:
         click.echo(f"no drift: {values_file} matches the ClearML install")
