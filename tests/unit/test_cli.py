@@ -213,3 +213,42 @@ def test_values_read_back_as_strings_by_helms_yaml_1_1_parser(a_dump: Path) -> N
     assert values["agent"]["queues"] == ["on", "no"]
     assert values["agent"]["workerId"] == "yes"
     assert values["runai"]["nodePool"] == "1e3"
+
+
+def test_many_projects_from_one_read_of_the_install(a_dump: Path, tmp_path: Path) -> None:
+    from clearml_runai_gen.api import render_many
+    from clearml_runai_gen.models import ProjectOptions
+    from clearml_runai_gen.source import FileSource
+
+    class CountingSource(FileSource):
+        def __init__(self, text: str) -> None:
+            super().__init__(text, "dump")
+            self.reads: dict[str, int] = {}
+
+        def objects(self, kind: str):  # type: ignore[no-untyped-def]
+            self.reads[kind] = self.reads.get(kind, 0) + 1
+            return super().objects(kind)
+
+    single, many = CountingSource(a_dump.read_text()), CountingSource(a_dump.read_text())
+    one = render_many(single, [ProjectOptions.build("p0")])
+    results = render_many(many, [ProjectOptions.build(f"p{i}") for i in range(200)])
+    assert len(results) == 200 and results[0].text == one[0].text
+    assert len({r.text for r in results}) == 200
+    # the install is read once, whatever the number of projects
+    assert many.reads == single.reads
+
+
+def test_output_dir_writes_one_private_file_per_project(a_dump: Path, tmp_path: Path) -> None:
+    out = tmp_path / "values"
+    args = ["render", "--from-file", str(a_dump), "--output-dir", str(out)]
+    for i in range(12):
+        args += ["--project", f"team-{i}"]
+    code, stdout, stderr = run(args)
+    assert code == 0 and stdout == ""
+    files = sorted(out.iterdir())
+    assert [f.name for f in files] == sorted(f"team-{i}.values.yaml" for i in range(12))
+    for f in files:
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600
+        assert f"project: {f.name.split('.')[0]}" in f.read_text()
+    code, _, stderr = run(["render", "--from-file", str(a_dump), "--project", "a", "--project", "b"])
+    assert code == 2 and "--output-dir" in stderr
