@@ -2,10 +2,13 @@ from __future__ import annotations
 
 import pytest
 from clearml_runai_gen.detect import read_install, split_extra_args, split_image
+from clearml_runai_gen.emit import render_values
 from clearml_runai_gen.errors import UsageError
 from clearml_runai_gen.models import ProjectOptions
 from clearml_runai_gen.plan import make_plan, qualify_url
 from clearml_runai_gen.source import FileSource
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.fixtures.installs import ACCESS_KEY, SECRET_KEY, SERVER_ONLY, as_served, dump, flavour_a, flavour_b
 
@@ -147,3 +150,47 @@ def test_project_options_defaults_and_validation() -> None:
 def test_two_projects_never_share_a_worker_id() -> None:
     objs = as_served(flavour_a(), "clearml", "clearml")
     assert plan_for(objs, "p1").values["agent"]["workerId"] != plan_for(objs, "p2").values["agent"]["workerId"]
+
+
+# --- property: rendering never crashes on well-formed installs -----------------------------------
+
+
+dns = st.from_regex(r"[a-z][a-z0-9]{0,8}(-[a-z0-9]{1,6})?", fullmatch=True)
+label_values = st.from_regex(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,10}[A-Za-z0-9])?", fullmatch=True)
+base_pod_templates = st.fixed_dictionaries({}, optional={
+    "labels": st.dictionaries(dns, label_values, max_size=3),
+    "annotations": st.dictionaries(dns, st.text(max_size=12), max_size=3),
+    "resources": st.just({"limits": {"nvidia.com/gpu": 1}}),
+    "env": st.lists(st.fixed_dictionaries({"name": st.from_regex(r"[A-Z][A-Z0-9_]{0,10}", fullmatch=True),
+                                           "value": st.one_of(st.text(max_size=20),
+                                                              dns.map(lambda h: f"http://{h}:80/x"))}),
+                    max_size=3, unique_by=lambda e: e["name"]),
+    "nodeSelector": st.dictionaries(dns, label_values, max_size=2),
+    "tolerations": st.lists(st.fixed_dictionaries({"key": dns, "operator": st.just("Exists")}), max_size=2),
+    "priorityClassName": dns,
+})
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    flavour=st.sampled_from(["A", "B"]),
+    version=st.sampled_from(["3.4.0", "3.5.1", "3.6.0", "3.8.2", "3.10.5"]),
+    release=dns, namespace=dns, project=dns, bpt=base_pod_templates,
+    queues=st.lists(label_values, min_size=0, max_size=3),
+)
+def test_rendering_never_crashes_on_well_formed_installs(flavour, version, release, namespace, project, bpt, queues):
+    if flavour == "A":
+        objs = as_served(flavour_a(release=release, namespace=namespace, version=version), namespace, release)
+    else:
+        objs = as_served(flavour_b(release=release, namespace=namespace, base_pod_template=bpt), namespace, release)
+    plan = plan_for(objs, project, queues=queues)
+    text = render_values(plan)
+    assert text == render_values(plan)
+    v = plan.values
+    assert v["runai"]["project"] == project and v["runai"]["namespace"] == f"runai-{project}"
+    assert v["clearml"]["apiHost"].split("/")[2].split(":")[0].endswith(f".{namespace}.svc.cluster.local")
+    assert isinstance(v["taskPod"]["tolerations"], list)
+    for var in v["taskPod"]["env"] + v["agent"]["extraEnv"]:
+        value = var.get("value", "")
+        if value.startswith("http://") and "." not in value.split("/")[2].split(":")[0]:
+            raise AssertionError(f"bare service name left in {var}")
