@@ -321,12 +321,16 @@ def chart_path() -> None:
     click.echo(str(find()))
 
 
+def one_line(message: str) -> str:
+    return " ".join(message.split())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: every GenError becomes one line on stderr and its exit code; never a traceback."""
     try:
         cli.main(args=argv, prog_name="clearml-runai-gen", standalone_mode=False)
     except GenError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {one_line(str(exc))}", err=True)
         return exc.exit_code
     except click.exceptions.Abort:
         click.echo("error: aborted", err=True)
@@ -347,7 +351,8 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("CLEARML_RUNAI_DEBUG"):
             raise
         click.echo(
-            f"error: internal error ({type(exc).__name__}: {exc}); rerun with CLEARML_RUNAI_DEBUG=1 and report it",
+            f"error: internal error ({type(exc).__name__}: {one_line(str(exc))}); "
+            "rerun with CLEARML_RUNAI_DEBUG=1 and report it",
             err=True,
         )
         return 1

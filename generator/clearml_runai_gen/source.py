@@ -160,9 +160,12 @@ def load_api_client(kubeconfig: str | None = None, context: str | None = None) -
     """An ApiClient from a kubeconfig (or in-cluster config inside a pod), failing fast when unreachable."""
     import os
 
+    import yaml
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
 
+    if kubeconfig is not None and not Path(kubeconfig).expanduser().is_file():
+        raise ClusterError(f"kubeconfig {kubeconfig} does not exist; pass --kubeconfig with a kubeconfig file")
     try:
         if (
             kubeconfig is None
@@ -184,6 +187,12 @@ def load_api_client(kubeconfig: str | None = None, context: str | None = None) -
         ) from None
     except FileNotFoundError as exc:
         raise ClusterError(f"kubeconfig {exc.filename} does not exist; pass --kubeconfig") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ClusterError(f"kubeconfig {kubeconfig or '~/.kube/config'} is not valid YAML{where}; repair it") from None
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise ClusterError(f"kubeconfig {kubeconfig or '~/.kube/config'} is malformed ({exc}); repair it") from None
     # fail within seconds, not a minute of urllib3 retries
     api.configuration.retries = 0
     api.rest_client.pool_manager.connection_pool_kw["retries"] = 0

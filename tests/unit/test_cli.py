@@ -206,8 +206,21 @@ def test_cli_never_crashes_on_any_input(text: str) -> None:
 def test_values_read_back_as_strings_by_helms_yaml_1_1_parser(a_dump: Path) -> None:
     import yaml  # PyYAML resolves scalars as YAML 1.1, like helm
 
-    code, stdout, _ = run(["render", "--project", "p", "--from-file", str(a_dump), "--queue", "on,no",
-                           "--worker-id", "yes", "--node-pool", "1e3"])
+    code, stdout, _ = run(
+        [
+            "render",
+            "--project",
+            "p",
+            "--from-file",
+            str(a_dump),
+            "--queue",
+            "on,no",
+            "--worker-id",
+            "yes",
+            "--node-pool",
+            "1e3",
+        ]
+    )
     assert code == 0
     values = yaml.safe_load(stdout)
     assert values["agent"]["queues"] == ["on", "no"]
@@ -252,3 +265,20 @@ def test_output_dir_writes_one_private_file_per_project(a_dump: Path, tmp_path: 
         assert f"project: {f.name.split('.')[0]}" in f.read_text()
     code, _, stderr = run(["render", "--from-file", str(a_dump), "--project", "a", "--project", "b"])
     assert code == 2 and "--output-dir" in stderr
+
+
+@pytest.mark.parametrize(
+    "content,needle",
+    [
+        (None, "does not exist"),
+        ("garbage: [", "not valid YAML"),
+        ("apiVersion: v1\n", "current-context"),
+    ],
+)
+def test_bad_kubeconfig_is_one_line(tmp_path: Path, content: str | None, needle: str) -> None:
+    path = tmp_path / "kubeconfig"
+    if content is not None:
+        path.write_text(content)
+    code, stdout, stderr = run(["render", "--project", "p", "--kubeconfig", str(path)])
+    assert code == 1 and stdout == "" and needle in stderr
+    assert len(stderr.strip().splitlines()) == 1 and "internal error" not in stderr

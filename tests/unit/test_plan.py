@@ -157,25 +157,37 @@ def test_two_projects_never_share_a_worker_id() -> None:
 
 dns = st.from_regex(r"[a-z][a-z0-9]{0,8}(-[a-z0-9]{1,6})?", fullmatch=True)
 label_values = st.from_regex(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,10}[A-Za-z0-9])?", fullmatch=True)
-base_pod_templates = st.fixed_dictionaries({}, optional={
-    "labels": st.dictionaries(dns, label_values, max_size=3),
-    "annotations": st.dictionaries(dns, st.text(max_size=12), max_size=3),
-    "resources": st.just({"limits": {"nvidia.com/gpu": 1}}),
-    "env": st.lists(st.fixed_dictionaries({"name": st.from_regex(r"[A-Z][A-Z0-9_]{0,10}", fullmatch=True),
-                                           "value": st.one_of(st.text(max_size=20),
-                                                              dns.map(lambda h: f"http://{h}:80/x"))}),
-                    max_size=3, unique_by=lambda e: e["name"]),
-    "nodeSelector": st.dictionaries(dns, label_values, max_size=2),
-    "tolerations": st.lists(st.fixed_dictionaries({"key": dns, "operator": st.just("Exists")}), max_size=2),
-    "priorityClassName": dns,
-})
+base_pod_templates = st.fixed_dictionaries(
+    {},
+    optional={
+        "labels": st.dictionaries(dns, label_values, max_size=3),
+        "annotations": st.dictionaries(dns, st.text(max_size=12), max_size=3),
+        "resources": st.just({"limits": {"nvidia.com/gpu": 1}}),
+        "env": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "name": st.from_regex(r"[A-Z][A-Z0-9_]{0,10}", fullmatch=True),
+                    "value": st.one_of(st.text(max_size=20), dns.map(lambda h: f"http://{h}:80/x")),
+                }
+            ),
+            max_size=3,
+            unique_by=lambda e: e["name"],
+        ),
+        "nodeSelector": st.dictionaries(dns, label_values, max_size=2),
+        "tolerations": st.lists(st.fixed_dictionaries({"key": dns, "operator": st.just("Exists")}), max_size=2),
+        "priorityClassName": dns,
+    },
+)
 
 
 @settings(max_examples=60, deadline=None)
 @given(
     flavour=st.sampled_from(["A", "B"]),
     version=st.sampled_from(["3.4.0", "3.5.1", "3.6.0", "3.8.2", "3.10.5"]),
-    release=dns, namespace=dns, project=dns, bpt=base_pod_templates,
+    release=dns,
+    namespace=dns,
+    project=dns,
+    bpt=base_pod_templates,
     queues=st.lists(label_values, min_size=0, max_size=3),
 )
 def test_rendering_never_crashes_on_well_formed_installs(flavour, version, release, namespace, project, bpt, queues):
