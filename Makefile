@@ -28,7 +28,7 @@ tools:
 	@ci/tools.sh
 
 lint: venv
-	$(VENV)/bin/ruff check generator tests
+	$(VENV)/bin/ruff check generator tests ci
 	$(VENV)/bin/mypy
 
 test-unit: venv

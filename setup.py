@@ -15,7 +15,7 @@ class BuildWithChart(build_py):
         target = Path(self.build_lib) / "clearml_runai_gen" / "chart"
         if target.exists():
             shutil.rmtree(target)
-        shutil.copytree(CHART, target, ignore=shutil.ignore_patterns("ci", "*.tgz"))
+        shutil.copytree(CHART, target, ignore=shutil.ignore_patterns("ci", "*.tgz", "*.j2"))
 
 
 setup(cmdclass={"build_py": BuildWithChart})

@@ -6,6 +6,7 @@ import io
 import os
 import re
 import tempfile
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -59,13 +60,21 @@ def _to_commented(value: Any, path: str = "") -> Any:
 
 def header(plan: Plan) -> str:
     o, i = plan.options, plan.install
-    lines = [
+    prose = [
         f"Values of release {o.release} (chart clearml-runai-agent), rendered by clearml-runai-gen {__version__}.",
-        f"Source: ClearML agent {i.description},",
-        f"        template ConfigMap {i.namespace}/{i.template_configmap}, credentials from {i.credentials.source}.",
+        f"Source: ClearML agent {i.description}, template ConfigMap {i.namespace}/{i.template_configmap},"
+        f" credentials from {i.credentials.source}.",
         "Holds the agent's ClearML credentials: keep it private (mode 0600).",
-        f"Install: helm install {o.release} charts/clearml-runai-agent -n {o.namespace} -f <this file>",
     ]
+    lines = [
+        part
+        for line in prose
+        for part in textwrap.wrap(
+            line, width=100, subsequent_indent="    ", break_long_words=False, break_on_hyphens=False
+        )
+    ]
+    # the command stays on one line, so it can be copied
+    lines += ["Install with:", f"  helm install {o.release} charts/clearml-runai-agent -n {o.namespace} -f <this file>"]
     return "\n".join(lines)
 
 

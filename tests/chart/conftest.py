@@ -7,6 +7,7 @@ The tests run `helm template` (and `helm lint`) with the pinned helm v4 and helm
 from __future__ import annotations
 
 import copy
+import functools
 import io
 import json
 import subprocess
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
 from ruamel.yaml import YAML
 
@@ -101,6 +103,50 @@ def ci_values_files() -> list[Path]:
     return sorted(CI_DIR.glob("*-values.yaml"))
 
 
+def ci_namespace(path: Path) -> str:
+    """Namespace a ci/ values file installs into: the one it pins (runai.namespace, as the generator
+    writes it), else its project's runai-<project>."""
+    runai = (load_one(path.read_text()) or {}).get("runai") or {}
+    return str(runai.get("namespace") or f"runai-{runai.get('project') or PROJECT}")
+
+
+# clearml-agent's own default task image (agent.default_docker.image), for tasks that name none
+AGENT_DEFAULT_TASK_IMAGE = "nvidia/cuda:12.6.3-cudnn-runtime-ubuntu20.04"
+TASK_POD_NAME = "clearml-id-0123456789abcdef0123456789abcdef"
+
+
+def own_annotations(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """Annotations of an object other than the checkov skips the chart marks (test_policies checks those)."""
+    return {k: v for k, v in (metadata.get("annotations") or {}).items() if not k.startswith("checkov.io/skip")}
+
+
+# Every Kubernetes minor from the oldest the chart supports (Chart.yaml kubeVersion) to 1.35.
+KUBE_VERSIONS = tuple(f"1.{minor}.0" for minor in range(29, 36))
+
+
+@functools.cache
+def _problem(obj_json: str, version: str) -> str | None:
+    """What the strict upstream schema of `version` says against an object; None when it is valid.
+    Cached: the same object rendered by helm v4 and v3, or by several values files, is checked once."""
+    obj = json.loads(obj_json)
+    try:
+        kubernetes_validate.validate(obj, version, strict=True)
+    except kubernetes_validate.ValidationError as error:
+        where = f"{obj['kind']} {obj['metadata'].get('name')} (Kubernetes {version})"
+        return f"{where}: {error.message} at {list(error.path)}"
+    return None
+
+
+def assert_valid_kubernetes_objects(objects: list[dict[str, Any]], versions: tuple[str, ...] = KUBE_VERSIONS) -> None:
+    problems = [
+        problem
+        for version in versions
+        for obj in objects
+        if (problem := _problem(json.dumps(obj, sort_keys=True), version)) is not None
+    ]
+    assert not problems, "\n".join(problems)
+
+
 @dataclass
 class Rendered:
     """The objects of one `helm template`, with accessors for what the tests look at."""
@@ -161,6 +207,17 @@ class Rendered:
         docs = load_all(text)
         assert len(docs) == 1, f"template.yaml must hold one document, got {len(docs)}"
         return docs[0]
+
+    def task_as_created(self, namespace: str) -> dict[str, Any]:
+        """The task template completed as the agent completes it for a task that names no image: a
+        name, the container's name and image (agent.defaultTaskImage, else the agent's default), in
+        the namespace the agent applies it to (kubectl apply --namespace)."""
+        task = copy.deepcopy(self.task_template)
+        task["metadata"].update(name=TASK_POD_NAME, namespace=namespace)
+        spec = task["spec"]["template"]["spec"] if task["kind"] == "Job" else task["spec"]
+        image = self.agent_env.get("CLEARML_DOCKER_IMAGE", {}).get("value") or AGENT_DEFAULT_TASK_IMAGE
+        spec["containers"][0].update(name=TASK_POD_NAME, image=image)
+        return task
 
     @property
     def task_pod_spec(self) -> dict[str, Any]:
@@ -272,9 +329,11 @@ class Helm:
         *,
         files: Iterable[Path] = (),
         chart: Path = CHART_DIR,
+        namespace: str | None = None,
         check: bool = True,
     ) -> subprocess.CompletedProcess[str]:
-        return self.run("lint", "--strict", chart, *self._value_args(data, files, ()), check=check)
+        where = ["--namespace", namespace] if namespace else []
+        return self.run("lint", "--strict", *where, chart, *self._value_args(data, files, ()), check=check)
 
 
 def _helm(name: str, tmp_path: Path) -> Helm:

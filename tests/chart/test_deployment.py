@@ -132,7 +132,8 @@ def test_hardened_agent_runs_non_root_on_a_read_only_root(helm: Helm) -> None:
     context = rendered.agent_container["securityContext"]
     assert context["runAsNonRoot"] is True
     assert context["readOnlyRootFilesystem"] is True
-    assert context["runAsUser"] == 1000
+    # a high uid and gid, which no host account has (checkov CKV_K8S_40)
+    assert (context["runAsUser"], context["runAsGroup"]) == (10001, 10001)
     assert context["allowPrivilegeEscalation"] is False
     mounts = {m["mountPath"]: m["name"] for m in rendered.agent_container["volumeMounts"]}
     volumes = {v["name"]: v for v in rendered.pod_spec["volumes"]}

@@ -13,6 +13,7 @@ from .conftest import (
     RELEASE,
     Helm,
     ci_values_files,
+    load_one,
     values,
 )
 
@@ -26,6 +27,7 @@ def test_renders_the_agent_objects(helm: Helm) -> None:
     assert sorted(rendered.kinds()) == [
         "ConfigMap",
         "Deployment",
+        "NetworkPolicy",
         "Role",
         "RoleBinding",
         "Secret",
@@ -35,13 +37,15 @@ def test_renders_the_agent_objects(helm: Helm) -> None:
 
 @pytest.mark.parametrize("ci_file", CI_FILES, ids=lambda p: p.name)
 def test_no_cluster_scoped_object_and_everything_in_the_release_namespace(helm: Helm, ci_file: Path) -> None:
-    rendered = helm.template(files=[ci_file], namespace="runai-ci-ns")
+    # values the generator wrote pin their namespace (runai.namespace); the others go anywhere
+    namespace = (load_one(ci_file.read_text()).get("runai") or {}).get("namespace") or "runai-ci-ns"
+    rendered = helm.template(files=[ci_file], namespace=namespace)
     assert rendered.docs
     for doc in rendered.docs:
         assert doc["kind"] not in CLUSTER_SCOPED_KINDS, doc["kind"]
-        assert doc["metadata"].get("namespace") in (None, "runai-ci-ns"), (doc["kind"], doc["metadata"])
+        assert doc["metadata"].get("namespace") in (None, namespace), (doc["kind"], doc["metadata"])
     subjects = [s for rb in rendered.all("RoleBinding") for s in rb["subjects"]]
-    assert subjects and all(s["namespace"] == "runai-ci-ns" for s in subjects)
+    assert subjects and all(s["namespace"] == namespace for s in subjects)
 
 
 def test_objects_are_named_after_the_release(helm: Helm) -> None:
@@ -150,3 +154,17 @@ def test_common_labels_on_every_object(helm: Helm) -> None:
         assert labels["app.kubernetes.io/version"] == "1.24"
         assert labels["app.kubernetes.io/component"] == "agent"
         assert labels["helm.sh/chart"] == "clearml-runai-agent-0.1.0"
+
+
+def test_network_policy_lets_nothing_in_to_the_agent_and_leaves_task_pods_alone(helm: Helm) -> None:
+    rendered = helm.template(values())
+    policy = rendered.one("NetworkPolicy")
+    assert policy["spec"]["podSelector"] == {"matchLabels": rendered.deployment["spec"]["selector"]["matchLabels"]}
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    assert "ingress" not in policy["spec"] and "egress" not in policy["spec"]
+    task_labels = rendered.task_template["metadata"]["labels"]
+    assert not policy["spec"]["podSelector"]["matchLabels"].items() <= task_labels.items()
+
+
+def test_network_policy_can_be_left_out(helm: Helm) -> None:
+    assert helm.template(values(networkPolicy={"create": False})).maybe("NetworkPolicy") is None

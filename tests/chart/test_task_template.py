@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Helm, Rendered, values
+from .conftest import Helm, Rendered, own_annotations, values
 
 pytestmark = pytest.mark.chart
 
@@ -66,14 +66,14 @@ def test_kai_queue_defaults_to_the_project(helm: Helm) -> None:
 def test_gpu_fraction_priority_and_node_pool(helm: Helm) -> None:
     rendered = helm.template(values(runai={"gpuFraction": "0.5", "priorityClass": "train", "nodePool": "h100"}))
     metadata = rendered.task_template["metadata"]
-    assert metadata["annotations"] == {"gpu-fraction": "0.5"}
+    assert own_annotations(metadata) == {"gpu-fraction": "0.5"}
     assert isinstance(metadata["annotations"]["gpu-fraction"], str), "annotation values are strings"
     assert metadata["labels"]["priorityClassName"] == "train"
     assert metadata["labels"]["runai/node-pool"] == "h100"
 
 
 def test_no_annotations_without_gpu_fraction_or_task_annotations(helm: Helm) -> None:
-    assert "annotations" not in helm.template(values()).task_template["metadata"]
+    assert own_annotations(helm.template(values()).task_template["metadata"]) == {}
 
 
 def test_task_labels_and_annotations_are_added(helm: Helm) -> None:
@@ -85,7 +85,7 @@ def test_task_labels_and_annotations_are_added(helm: Helm) -> None:
     )
     metadata = rendered.task_template["metadata"]
     assert metadata["labels"] == {"project": "team-a", "runai/queue": "team-a", "team": "vision"}
-    assert metadata["annotations"] == {"gpu-fraction": "0.25", "owner": "ml"}
+    assert own_annotations(metadata) == {"gpu-fraction": "0.25", "owner": "ml"}
 
 
 @pytest.mark.parametrize(
@@ -164,10 +164,38 @@ def test_empty_optional_fields_are_left_out(helm: Helm) -> None:
         "schedulerName",
         "restartPolicy",
         "automountServiceAccountToken",
+        "securityContext",
         "containers",
     }
     assert rendered.task_pod_spec["automountServiceAccountToken"] is False
-    assert set(rendered.task_container) == {"env"}
+    assert set(rendered.task_container) == {"env", "securityContext"}
+
+
+def test_task_pods_get_secure_defaults_the_agent_bootstrap_allows(helm: Helm) -> None:
+    rendered = helm.template(values())
+    assert rendered.task_pod_spec["securityContext"] == {"seccompProfile": {"type": "RuntimeDefault"}}
+    # root keeps the capabilities apt-get needs; it may not gain more, and NET_RAW goes
+    assert rendered.task_container["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["NET_RAW"]},
+    }
+
+
+def test_task_security_context_values_merge_into_the_defaults(helm: Helm) -> None:
+    rendered = helm.template(
+        values(
+            taskPod={
+                "podSecurityContext": {"runAsNonRoot": True, "seccompProfile": None},
+                "securityContext": {"readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}},
+            }
+        )
+    )
+    assert rendered.task_pod_spec["securityContext"] == {"runAsNonRoot": True}
+    assert rendered.task_container["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
 
 
 def test_task_pod_fields_come_from_task_pod_values(helm: Helm) -> None:
@@ -190,7 +218,7 @@ def test_task_pod_fields_come_from_task_pod_values(helm: Helm) -> None:
     assert spec["serviceAccountName"] == "task-sa"
     assert spec["automountServiceAccountToken"] is True
     assert spec["volumes"] == task_pod["volumes"]
-    assert spec["securityContext"] == {"fsGroup": 1000}
+    assert spec["securityContext"] == {"fsGroup": 1000, "seccompProfile": {"type": "RuntimeDefault"}}
     assert spec["initContainers"] == task_pod["initContainers"]
     assert spec["nodeSelector"] == {"gpu": "a100"}
     assert spec["affinity"] == {"nodeAffinity": {}}
@@ -198,7 +226,7 @@ def test_task_pod_fields_come_from_task_pod_values(helm: Helm) -> None:
     assert spec["imagePullSecrets"] == [{"name": "plain-name"}, {"name": "object-name"}]
     assert container["resources"] == {"limits": {"nvidia.com/gpu": 1}}
     assert container["volumeMounts"] == task_pod["volumeMounts"]
-    assert container["securityContext"] == {"allowPrivilegeEscalation": False}
+    assert container["securityContext"] == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["NET_RAW"]}}
 
 
 def test_extra_pod_spec_is_applied_last_key_by_key(helm: Helm) -> None:
@@ -264,7 +292,7 @@ def test_job_mode_wraps_the_task_pod_in_a_job(helm: Helm) -> None:
     assert (template["apiVersion"], template["kind"]) == ("batch/v1", "Job")
     pod = template["spec"]["template"]
     assert pod["metadata"]["labels"] == {"project": "team-a", "runai/queue": "team-a"}
-    assert pod["metadata"]["annotations"] == {"gpu-fraction": "0.5"}
+    assert own_annotations(pod["metadata"]) == {"gpu-fraction": "0.5"}
     assert pod["spec"]["schedulerName"] == "runai-scheduler"
     assert "namespace" not in template["metadata"]
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Helm, values
+from .conftest import Helm, own_annotations, values
 
 pytestmark = pytest.mark.chart
 
@@ -37,8 +37,8 @@ def test_schema_rejects_a_bad_gpu_fraction(helm: Helm, fraction: str) -> None:
 
 @pytest.mark.parametrize("fraction", ["0.5", ".25", "0.125", "1", "1.0"])
 def test_schema_accepts_a_gpu_fraction_in_zero_to_one(helm: Helm, fraction: str) -> None:
-    annotations = helm.template(values(runai={"gpuFraction": fraction})).task_template["metadata"]["annotations"]
-    assert annotations == {"gpu-fraction": fraction}
+    metadata = helm.template(values(runai={"gpuFraction": fraction})).task_template["metadata"]
+    assert own_annotations(metadata) == {"gpu-fraction": fraction}
 
 
 @pytest.mark.parametrize(

@@ -72,6 +72,7 @@ def test_schema_is_draft_07_and_closed_on_every_owned_object() -> None:
         ("agent", "image"),
         ("serviceAccount",),
         ("rbac",),
+        ("networkPolicy",),
         ("taskPod",),
     ]:
         assert objects[path].get("additionalProperties") is False, path
@@ -155,6 +156,11 @@ def test_security_relevant_defaults_are_stated() -> None:
     assert VALUES["agent"]["podSecurityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
     assert VALUES["taskPod"]["automountServiceAccountToken"] is False
     assert VALUES["agent"]["image"]["tag"] not in ("", "latest")
+    assert VALUES["agent"]["resources"]["requests"] and VALUES["agent"]["resources"]["limits"]
+    assert VALUES["taskPod"]["securityContext"]["allowPrivilegeEscalation"] is False
+    assert VALUES["taskPod"]["securityContext"]["capabilities"]["drop"] == ["NET_RAW"]
+    assert VALUES["taskPod"]["podSecurityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    assert VALUES["networkPolicy"]["create"] is True
 
 
 YAMLLINT = YamlLintConfig(
