@@ -93,6 +93,12 @@ def _why_not_available(api: Any, ns: str, deploy: dict[str, Any]) -> str:
         return f"{last.get('reason')}: {last.get('message')}"
     pod = pods[0]
     phase = (pod.get("status") or {}).get("phase", "Unknown")
+    conditions = {c.get("type"): c for c in (pod.get("status") or {}).get("conditions") or []}
+    scheduled = conditions.get("PodScheduled")
+    if phase == "Pending" and scheduled is None:
+        return f"pod {pod['metadata']['name']} is Pending: no scheduler has placed it yet"
+    if phase == "Pending" and scheduled is not None and scheduled.get("status") == "False":
+        return f"pod {pod['metadata']['name']} is Pending: {scheduled.get('reason')}: {scheduled.get('message')}"
     for cs in (pod.get("status") or {}).get("containerStatuses") or []:
         waiting = (cs.get("state") or {}).get("waiting")
         if waiting:
