@@ -57,11 +57,10 @@ def load_values(path: str) -> dict[str, Any]:
 
 def runai_projects(api: Any) -> list[tuple[str, str]]:
     """(project, namespace) of every Run:ai project: namespaces labelled runai/queue. One list call."""
-    from .source import api_call
+    from .source import list_objects
 
-    data = api_call(api, "CoreV1Api", "list_namespace", what="list namespaces", label_selector="runai/queue")
     out = []
-    for ns in data.get("items") or []:
+    for ns in list_objects(api, "Namespace", selector="runai/queue"):
         name = ns["metadata"]["name"]
         project = (ns["metadata"].get("labels") or {}).get("runai/queue") or name.removeprefix("runai-")
         out.append((project, name))

@@ -14,9 +14,6 @@ from typing import Any, Protocol
 from .errors import ClusterError, InputError
 from .models import Obj
 
-# kinds the tool reads, and the API call that lists each (one call per kind, never one per object)
-KINDS = ("Deployment", "ConfigMap", "Secret", "Role", "RoleBinding")
-
 
 class Source(Protocol):
     namespace: str
@@ -140,16 +137,18 @@ class FileSource:
 
 # --------------------------------------------------------------------------- live cluster
 
-_LIST_CALLS = {
-    "Deployment": ("AppsV1Api", "list_namespaced_deployment"),
-    "ConfigMap": ("CoreV1Api", "list_namespaced_config_map"),
-    "Secret": ("CoreV1Api", "list_namespaced_secret"),
-    "Role": ("RbacAuthorizationV1Api", "list_namespaced_role"),
-    "RoleBinding": ("RbacAuthorizationV1Api", "list_namespaced_role_binding"),
-    "ServiceAccount": ("CoreV1Api", "list_namespaced_service_account"),
-    "Pod": ("CoreV1Api", "list_namespaced_pod"),
-    "Event": ("CoreV1Api", "list_namespaced_event"),
-    "Namespace": ("CoreV1Api", "list_namespace"),
+# where each kind is listed: one call per kind, never one per object. The paths are called through
+# the client's ApiClient directly: its generated API classes take most of a second to import.
+LIST_PATHS = {
+    "Deployment": "/apis/apps/v1/namespaces/{namespace}/deployments",
+    "ConfigMap": "/api/v1/namespaces/{namespace}/configmaps",
+    "Secret": "/api/v1/namespaces/{namespace}/secrets",
+    "Role": "/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/roles",
+    "RoleBinding": "/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings",
+    "ServiceAccount": "/api/v1/namespaces/{namespace}/serviceaccounts",
+    "Pod": "/api/v1/namespaces/{namespace}/pods",
+    "Event": "/api/v1/namespaces/{namespace}/events",
+    "Namespace": "/api/v1/namespaces",
 }
 
 CONNECT_TIMEOUT = 5.0
@@ -199,23 +198,68 @@ def load_api_client(kubeconfig: str | None = None, context: str | None = None) -
     return api
 
 
-def api_call(api: Any, group: str, method: str, *args: Any, what: str, **kwargs: Any) -> Any:
-    """Call one client method, returning parsed JSON, and turn every failure into a ClusterError."""
-    from kubernetes import client
+def api_request(
+    api: Any,
+    method: str,
+    path: str,
+    *,
+    what: str,
+    query: dict[str, str] | None = None,
+    body: Any = None,
+) -> Any:
+    """One request through the client's ApiClient (its auth, TLS and proxy settings); the parsed JSON answer.
+
+    Every failure becomes a ClusterError that says what we tried to do.
+    """
     from kubernetes.client.exceptions import ApiException
     from urllib3.exceptions import HTTPError
 
-    fn = getattr(getattr(client, group)(api), method)
+    headers = {"Accept": "application/json"}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
     try:
-        resp = fn(*args, _preload_content=False, _request_timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), **kwargs)
+        method, url, headers, body, _ = api.param_serialize(
+            method,
+            path,
+            query_params=list((query or {}).items()) or None,
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        resp = api.call_api(
+            method, url, header_params=headers, body=body, _request_timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)
+        )
+        data = resp.read()
     except ApiException as exc:
-        raise ClusterError(_api_error(exc, what, api)) from None
+        raise ClusterError(_api_error(exc.status, exc.body, exc.reason, what, api)) from None
     except (HTTPError, OSError) as exc:
         raise ClusterError(
             f"cannot reach the Kubernetes API at {api.configuration.host} ({_reason(exc)}); "
             "check --kubeconfig/--context and that the cluster is up"
         ) from None
-    return json.loads(resp.data)
+    if not 200 <= resp.status < 300:
+        raise ClusterError(_api_error(resp.status, data, resp.reason, what, api))
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise ClusterError(f"the Kubernetes API at {api.configuration.host} answered no JSON to {what}") from None
+
+
+def list_objects(api: Any, kind: str, namespace: str = "", *, selector: str | None = None) -> list[Obj]:
+    """All objects of `kind` (in `namespace`), as kubectl shows them: with their kind."""
+    plural = kind.lower() + "s"
+    where = f" in namespace {namespace}" if namespace else ""
+    data = api_request(
+        api,
+        "GET",
+        LIST_PATHS[kind].format(namespace=namespace),
+        what=f"list {plural}{where}",
+        query={"labelSelector": selector} if selector else None,
+    )
+    items = data.get("items") or []
+    for item in items:  # list items carry no kind; add it back as kubectl does
+        item.setdefault("kind", kind)
+    return list(items)
 
 
 def _reason(exc: BaseException) -> str:
@@ -225,13 +269,12 @@ def _reason(exc: BaseException) -> str:
     return text.split(": ")[-1].rstrip(")'\"") or type(exc).__name__
 
 
-def _api_error(exc: Any, what: str, api: Any) -> str:
-    status = getattr(exc, "status", None)
+def _api_error(status: int | None, body: Any, reason: str | None, what: str, api: Any) -> str:
     message = ""
     try:
-        message = json.loads(exc.body).get("message", "")
-    except Exception:  # the body is not always JSON
-        message = (exc.reason or "").strip()
+        message = json.loads(body).get("message", "")
+    except (TypeError, ValueError, AttributeError):  # the body is not always JSON
+        message = (reason or "").strip()
     if status == 401:
         return (
             f"the Kubernetes API at {api.configuration.host} refused the credentials while trying to {what}: "
@@ -241,7 +284,7 @@ def _api_error(exc: Any, what: str, api: Any) -> str:
         return f"forbidden to {what}: {message or 'RBAC denies it'}; use a kubeconfig/--context that may do so"
     if status == 404:
         return f"not found while trying to {what}: {message}"
-    return f"the Kubernetes API answered {status} while trying to {what}: {message or exc.reason}"
+    return f"the Kubernetes API answered {status} while trying to {what}: {message or reason}"
 
 
 class LiveSource:
@@ -255,16 +298,8 @@ class LiveSource:
 
     def objects(self, kind: str) -> list[Obj]:
         if kind not in self._cache:
-            group, method = _LIST_CALLS[kind]
-            plural = kind.lower() + "s"
             self.requests += 1
-            data = api_call(
-                self.api, group, method, self.namespace, what=f"list {plural} in namespace {self.namespace}"
-            )
-            items = data.get("items") or []
-            for item in items:  # list items carry no kind; add it back as kubectl does
-                item.setdefault("kind", kind)
-            self._cache[kind] = items
+            self._cache[kind] = list_objects(self.api, kind, self.namespace)
         return self._cache[kind]
 
     def describe(self) -> str:

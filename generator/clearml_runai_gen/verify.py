@@ -10,7 +10,7 @@ from typing import Any
 from .errors import ClusterError, GenError
 from .models import RELEASE_PREFIX
 from .neat import as_list
-from .source import api_call
+from .source import api_request, list_objects
 
 POD_VERBS = ("get", "list", "watch", "create", "patch", "delete")
 
@@ -22,10 +22,6 @@ class Check:
     detail: str
 
 
-def _items(api: Any, group: str, method: str, ns: str, what: str, **kw: Any) -> list[dict[str, Any]]:
-    return list(api_call(api, group, method, ns, what=what, **kw).get("items") or [])
-
-
 def verify(
     api: Any, project: str, namespace: str, release: str | None = None, clearml_probe: Any = None
 ) -> list[Check]:
@@ -33,18 +29,10 @@ def verify(
     selector = f"app.kubernetes.io/instance={release}"
     checks: list[Check] = []
 
-    found: dict[str, list[dict[str, Any]]] = {}
-    for kind, group, method in (
-        ("ServiceAccount", "CoreV1Api", "list_namespaced_service_account"),
-        ("Role", "RbacAuthorizationV1Api", "list_namespaced_role"),
-        ("RoleBinding", "RbacAuthorizationV1Api", "list_namespaced_role_binding"),
-        ("ConfigMap", "CoreV1Api", "list_namespaced_config_map"),
-        ("Secret", "CoreV1Api", "list_namespaced_secret"),
-        ("Deployment", "AppsV1Api", "list_namespaced_deployment"),
-    ):
-        found[kind] = _items(
-            api, group, method, namespace, f"list {kind.lower()}s in {namespace}", label_selector=selector
-        )
+    found = {
+        kind: list_objects(api, kind, namespace, selector=selector)
+        for kind in ("ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Secret", "Deployment")
+    }
     missing = [k for k, v in found.items() if not v and k != "Secret"]
     checks.append(
         Check(
@@ -79,13 +67,13 @@ def _why_not_available(api: Any, ns: str, deploy: dict[str, Any]) -> str:
     selector = ",".join(
         f"{k}={v}" for k, v in (((deploy.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}).items()
     )
-    pods = _items(api, "CoreV1Api", "list_namespaced_pod", ns, f"list pods in {ns}", label_selector=selector)
+    pods = list_objects(api, "Pod", ns, selector=selector)
     if not pods:
         return "no agent pod exists (see the ReplicaSet's events)"
     names = {p["metadata"]["name"] for p in pods}
     events = [
         e
-        for e in _items(api, "CoreV1Api", "list_namespaced_event", ns, f"list events in {ns}")
+        for e in list_objects(api, "Event", ns)
         if (e.get("involvedObject") or {}).get("name") in names and e.get("type") == "Warning"
     ]
     if events:
@@ -150,8 +138,12 @@ def _permissions_check(api: Any, ns: str, sa: str) -> Check:
             },
         }
         try:
-            answer = api_call(
-                api, "AuthorizationV1Api", "create_subject_access_review", body, what="create a SubjectAccessReview"
+            answer = api_request(
+                api,
+                "POST",
+                "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+                body=body,
+                what="create a SubjectAccessReview",
             )
         except ClusterError as exc:
             return Check("agent permissions", None, f"not checked: {exc}")
