@@ -125,7 +125,10 @@ def scan(tmp_path_factory: pytest.TempPathFactory) -> Scan:
     for ci_file in ci_values_files():
         variant = ci_file.name.removesuffix("-values.yaml")
         namespace = ci_namespace(ci_file)
-        rendered = helm.template(files=[ci_file], namespace=namespace, release=variant)
+        # task pods carry their skips only on request (taskPod.policySkipAnnotations)
+        rendered = helm.template(
+            files=[ci_file], sets=["taskPod.policySkipAnnotations=true"], namespace=namespace, release=variant
+        )
         task = rendered.task_as_created(namespace)
         objects = [*rendered.docs, task, *pods_of(task)]
         write_documents(root / "chart" / f"{variant}.yaml", objects)
@@ -234,8 +237,10 @@ def test_defaults_carry_a_skip_for_each_policy_they_cannot_meet(helm: Helm) -> N
         "CKV_K8S_40",
         "CKV_K8S_43",
     }
-    assert skip_ids(rendered.task_template["metadata"]) == TASK_ALWAYS | ROOT_AND_SIZE | {"CKV_K8S_15", "CKV_K8S_37"}
+    assert not own_skips(rendered.task_template["metadata"]), "task pods carry skips only on request"
     assert not own_skips(rendered.deployment["spec"]["template"]["metadata"]), "the agent pod needs none"
+    asked = helm.template(values(taskPod={"policySkipAnnotations": True}))
+    assert skip_ids(asked.task_template["metadata"]) == TASK_ALWAYS | ROOT_AND_SIZE | {"CKV_K8S_15", "CKV_K8S_37"}
 
 
 def test_values_that_meet_a_policy_remove_its_skip(helm: Helm) -> None:
@@ -247,6 +252,7 @@ def test_values_that_meet_a_policy_remove_its_skip(helm: Helm) -> None:
                 "podSecurityContext": {"runAsNonRoot": True, "runAsUser": 10001},
                 "securityContext": {"readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}},
                 "extraContainerSpec": {"imagePullPolicy": "Always"},
+                "policySkipAnnotations": True,
             },
         )
     )
@@ -257,7 +263,10 @@ def test_values_that_meet_a_policy_remove_its_skip(helm: Helm) -> None:
 def test_a_setting_the_user_chose_gets_no_skip(helm: Helm) -> None:
     # a low uid fails CKV_K8S_40 by the user's choice: checkov reports it, the chart does not excuse it
     rendered = helm.template(
-        values(agent={"securityContext": {"runAsUser": 1000}}, taskPod={"podSecurityContext": {"runAsUser": 1000}})
+        values(
+            agent={"securityContext": {"runAsUser": 1000}},
+            taskPod={"podSecurityContext": {"runAsUser": 1000}, "policySkipAnnotations": True},
+        )
     )
     assert "CKV_K8S_40" not in skip_ids(rendered.deployment["metadata"])
     assert "CKV_K8S_40" not in skip_ids(rendered.task_template["metadata"])
@@ -265,7 +274,11 @@ def test_a_setting_the_user_chose_gets_no_skip(helm: Helm) -> None:
 
 def test_job_mode_carries_the_task_skips_on_the_job_and_its_pods(helm: Helm) -> None:
     rendered = helm.template(
-        values(agent={"extraEnv": [{"name": "CLEARML_K8S_GLUE_KIND", "value": "job"}]}, rbac={"jobs": True})
+        values(
+            agent={"extraEnv": [{"name": "CLEARML_K8S_GLUE_KIND", "value": "job"}]},
+            rbac={"jobs": True},
+            taskPod={"policySkipAnnotations": True},
+        )
     )
     job = rendered.task_template
     assert job["kind"] == "Job"

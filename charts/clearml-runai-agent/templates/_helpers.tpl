@@ -302,8 +302,12 @@ Returns YAML.
 {{- $_ := set $spec $k $val }}
 {{- end }}
 
-{{- /* The checkov policies task pods cannot meet with these values, each skipped with its reason. */}}
-{{- $skips := include "clearml-runai-agent.taskPodCheckovSkips" (dict "spec" $spec "container" $container) | fromYaml }}
+{{- /* The checkov policies task pods cannot meet with these values, each skipped with its reason:
+only on request, so that production task pods do not carry scanner directives. */}}
+{{- $skips := dict }}
+{{- if $tp.policySkipAnnotations }}
+{{- $skips = include "clearml-runai-agent.taskPodCheckovSkips" (dict "spec" $spec "container" $container) | fromYaml }}
+{{- end }}
 {{- $podAnnotations := deepCopy $annotations }}
 {{- range $k, $val := include "clearml-runai-agent.checkovAnnotations" $skips | fromYaml }}
 {{- $_ := set $podAnnotations $k $val }}
