@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -9,7 +11,7 @@ from typing import Any
 from .detect import read_install
 from .emit import render_values
 from .errors import InputError
-from .models import Plan, ProjectOptions
+from .models import AgentInstall, Plan, ProjectOptions
 from .plan import make_plan
 from .source import Source
 
@@ -21,13 +23,45 @@ class Rendered:
     warnings: tuple[str, ...]
 
 
+# below this many projects a second process costs more than it saves
+PARALLEL_FROM = 64
+
+
+def render_one(install: AgentInstall, options: ProjectOptions) -> Rendered:
+    plan = make_plan(install, options)
+    return Rendered(options.project, render_values(plan), tuple(plan.warnings))
+
+
+def _render_chunk(chunk: list[ProjectOptions]) -> list[Rendered]:
+    assert _FORKED_INSTALL is not None
+    return [render_one(_FORKED_INSTALL, o) for o in chunk]
+
+
+_FORKED_INSTALL: AgentInstall | None = None
+
+
 def render_many(source: Source, options: list[ProjectOptions], agent: str | None = None) -> list[Rendered]:
-    """The install is read once; each project gets its own values."""
+    """The install is read once; each project gets its own values, in the order given.
+
+    Emitting commented YAML is the per-project cost; with many projects it is spread over the CPUs
+    by forked workers, which inherit the install already read (nothing is read twice).
+    """
+    global _FORKED_INSTALL
     install = read_install(source, agent)
-    out = []
-    for opt in options:
-        plan = make_plan(install, opt)
-        out.append(Rendered(opt.project, render_values(plan), tuple(plan.warnings)))
+    workers = min(os.cpu_count() or 1, len(options) // (PARALLEL_FROM // 2))
+    if workers < 2 or len(options) < PARALLEL_FROM or "fork" not in multiprocessing.get_all_start_methods():
+        return [render_one(install, o) for o in options]
+    chunks = [options[i::workers] for i in range(workers)]
+    _FORKED_INSTALL = install
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            parts = pool.map(_render_chunk, chunks)
+    finally:
+        _FORKED_INSTALL = None
+    # chunk i holds options i, i+workers, ...: interleave them back into the given order
+    out: list[Rendered] = [None] * len(options)  # type: ignore[list-item]
+    for i, part in enumerate(parts):
+        out[i::workers] = part
     return out
 
 

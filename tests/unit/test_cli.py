@@ -245,7 +245,9 @@ def test_many_projects_from_one_read_of_the_install(a_dump: Path, tmp_path: Path
     single, many = CountingSource(a_dump.read_text()), CountingSource(a_dump.read_text())
     one = render_many(single, [ProjectOptions.build("p0")])
     results = render_many(many, [ProjectOptions.build(f"p{i}") for i in range(200)])
+    assert [r.project for r in results] == [f"p{i}" for i in range(200)]  # forked workers keep the order
     assert len(results) == 200 and results[0].text == one[0].text
+    assert all(f"project: p{i}\n" in r.text for i, r in enumerate(results))
     assert len({r.text for r in results}) == 200
     # the install is read once, whatever the number of projects
     assert many.reads == single.reads
