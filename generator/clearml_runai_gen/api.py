@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .detect import read_install
-from .emit import render_values
+from .emit import render_values, write_atomic
 from .errors import InputError
 from .models import AgentInstall, Plan, ProjectOptions
 from .plan import make_plan
@@ -19,49 +20,65 @@ from .source import Source
 @dataclass(frozen=True)
 class Rendered:
     project: str
-    text: str
+    text: str  # empty when the values were written to a file
     warnings: tuple[str, ...]
 
 
-# below this many projects a second process costs more than it saves
+# below this many projects a second process costs more than it saves; work goes out in batches
 PARALLEL_FROM = 64
+BATCH = 25
+
+_FORKED: tuple[AgentInstall, Path | None] | None = None  # what forked workers inherit
 
 
-def render_one(install: AgentInstall, options: ProjectOptions) -> Rendered:
+def render_one(install: AgentInstall, options: ProjectOptions, out_dir: Path | None = None) -> Rendered:
     plan = make_plan(install, options)
-    return Rendered(options.project, render_values(plan), tuple(plan.warnings))
+    text = render_values(plan)
+    if out_dir is not None:
+        write_atomic(out_dir / f"{options.project}.values.yaml", text)
+        text = ""
+    return Rendered(options.project, text, tuple(plan.warnings))
 
 
-def _render_chunk(chunk: list[ProjectOptions]) -> list[Rendered]:
-    assert _FORKED_INSTALL is not None
-    return [render_one(_FORKED_INSTALL, o) for o in chunk]
+def _render_batch(batch: list[ProjectOptions]) -> list[Rendered]:
+    assert _FORKED is not None
+    install, out_dir = _FORKED
+    return [render_one(install, o, out_dir) for o in batch]
 
 
-_FORKED_INSTALL: AgentInstall | None = None
-
-
-def render_many(source: Source, options: list[ProjectOptions], agent: str | None = None) -> list[Rendered]:
+def render_many(
+    source: Source,
+    options: list[ProjectOptions],
+    agent: str | None = None,
+    out_dir: Path | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[Rendered]:
     """The install is read once; each project gets its own values, in the order given.
 
-    Emitting commented YAML is the per-project cost; with many projects it is spread over the CPUs
-    by forked workers, which inherit the install already read (nothing is read twice).
+    With `out_dir`, each project's values go to `<out_dir>/<project>.values.yaml` (atomic, 0600).
+    Emitting commented YAML and writing it is the per-project cost: with many projects it is spread
+    over the CPUs by forked workers, which inherit the install already read (nothing is read twice).
     """
-    global _FORKED_INSTALL
+    global _FORKED
     install = read_install(source, agent)
     workers = min(os.cpu_count() or 1, len(options) // (PARALLEL_FROM // 2))
+    batches = [options[i : i + BATCH] for i in range(0, len(options), BATCH)]
+    out: list[Rendered] = []
     if workers < 2 or len(options) < PARALLEL_FROM or "fork" not in multiprocessing.get_all_start_methods():
-        return [render_one(install, o) for o in options]
-    chunks = [options[i::workers] for i in range(workers)]
-    _FORKED_INSTALL = install
+        for batch in batches:
+            out += [render_one(install, o, out_dir) for o in batch]
+            if progress:
+                progress(len(batch))
+        return out
+    _FORKED = (install, out_dir)
     try:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
-            parts = pool.map(_render_chunk, chunks)
+            for part in pool.imap(_render_batch, batches):  # in order
+                out += part
+                if progress:
+                    progress(len(part))
     finally:
-        _FORKED_INSTALL = None
-    # chunk i holds options i, i+workers, ...: interleave them back into the given order
-    out: list[Rendered] = [None] * len(options)  # type: ignore[list-item]
-    for i, part in enumerate(parts):
-        out[i::workers] = part
+        _FORKED = None
     return out
 
 

@@ -205,21 +205,19 @@ def render(
         options = [build(p, ns) for p, ns in runai_projects(install_source.api)]
         if not options:
             raise GenError("the cluster has no Run:ai project namespaces (none is labelled runai/queue)")
-    results = render_many(install_source, options, agent=source.agent)
-    for message in dict.fromkeys(w for r in results for w in r.warnings):
-        warn(message)
+    directory: Path | None = None
     if output_dir:
-        from .emit import write_atomic
-
         directory = Path(output_dir)
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UsageError(f"--output-dir {output_dir}: {exc.strerror}") from None
-        hide = len(results) <= 10 or not sys.stderr.isatty()
-        with click.progressbar(results, label="writing values", file=sys.stderr, hidden=hide) as bar:
-            for r in bar:
-                write_atomic(directory / f"{r.project}.values.yaml", r.text)
+    hide = len(options) <= 10 or not sys.stderr.isatty()
+    with click.progressbar(length=len(options), label="rendering values", file=sys.stderr, hidden=hide) as bar:
+        results = render_many(install_source, options, agent=source.agent, out_dir=directory, progress=bar.update)
+    for message in dict.fromkeys(w for r in results for w in r.warnings):
+        warn(message)
+    if directory is not None:
         click.echo(f"wrote {len(results)} values file(s) to {directory}", err=True)
     elif output:
         from .emit import write_atomic
