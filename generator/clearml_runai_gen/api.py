@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,6 +63,8 @@ def render_many(
     workers = min(os.cpu_count() or 1, len(options) // (PARALLEL_FROM // 2))
     batches = [options[i : i + BATCH] for i in range(0, len(options), BATCH)]
     out: list[Rendered] = []
+    import multiprocessing  # only here: most runs render one project
+
     if workers < 2 or len(options) < PARALLEL_FROM or "fork" not in multiprocessing.get_all_start_methods():
         for batch in batches:
             out += [render_one(install, o, out_dir) for o in batch]
