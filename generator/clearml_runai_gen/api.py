@@ -58,22 +58,35 @@ def render_many(
     Emitting commented YAML and writing it is the per-project cost: with many projects it is spread
     over the CPUs by forked workers, which inherit the install already read (nothing is read twice).
     """
-    global _FORKED
     install = read_install(source, agent)
-    workers = min(os.cpu_count() or 1, len(options) // (PARALLEL_FROM // 2))
     batches = [options[i : i + BATCH] for i in range(0, len(options), BATCH)]
-    out: list[Rendered] = []
-    import multiprocessing  # only here: most runs render one project
+    workers = min(os.cpu_count() or 1, len(options) // (PARALLEL_FROM // 2))
+    if workers >= 2 and len(options) >= PARALLEL_FROM:
+        import multiprocessing  # only here: most runs render one project
 
-    if workers < 2 or len(options) < PARALLEL_FROM or "fork" not in multiprocessing.get_all_start_methods():
-        for batch in batches:
-            out += [render_one(install, o, out_dir) for o in batch]
-            if progress:
-                progress(len(batch))
-        return out
+        if "fork" in multiprocessing.get_all_start_methods():
+            return _render_forked(multiprocessing.get_context("fork"), workers, install, batches, out_dir, progress)
+    out: list[Rendered] = []
+    for batch in batches:
+        out += [render_one(install, o, out_dir) for o in batch]
+        if progress:
+            progress(len(batch))
+    return out
+
+
+def _render_forked(
+    context: Any,
+    workers: int,
+    install: AgentInstall,
+    batches: list[list[ProjectOptions]],
+    out_dir: Path | None,
+    progress: Callable[[int], None] | None,
+) -> list[Rendered]:
+    global _FORKED
+    out: list[Rendered] = []
     _FORKED = (install, out_dir)
     try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
+        with context.Pool(workers) as pool:
             for part in pool.imap(_render_batch, batches):  # in order
                 out += part
                 if progress:
