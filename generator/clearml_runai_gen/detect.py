@@ -15,7 +15,7 @@ import re
 import shlex
 from typing import Any
 
-from .errors import InputError, InstallError, UsageError
+from .errors import InstallError, UsageError
 from .models import AgentInstall, Credentials, Hosts, Obj
 from .neat import as_list, clean_annotations, clean_labels, neat_container, neat_pod_spec, neat_pod_template
 from .source import Source
@@ -435,5 +435,3 @@ def role_verbs(source: Source) -> dict[str, list[str]]:
             out[_name(role)] = sorted(verbs)
     return out
 
-
-__all__ = ["read_install", "find_agents", "select_agent", "split_extra_args", "split_image", "role_verbs", "InputError"]

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .detect import split_image
-from .models import AgentInstall, Obj, Plan, ProjectOptions
+from .models import HELM_RELEASE_NAME_MAX, AgentInstall, Obj, Plan, ProjectOptions
 from .neat import as_list, is_owned_annotation, is_owned_label
 
 # env of the task container that the chart sets itself from the release's values and Secret
@@ -263,7 +263,7 @@ def make_plan(install: AgentInstall, options: ProjectOptions) -> Plan:
     }
     if install.resources:
         values["agent"]["resources"] = install.resources
-    if len(options.release) > 53:
+    if len(options.release) > HELM_RELEASE_NAME_MAX:
         warnings.append(
             f"release name {options.release!r} is longer than helm's 53 characters: install it under a shorter name"
         )
