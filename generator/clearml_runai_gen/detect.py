@@ -434,4 +434,3 @@ def role_verbs(source: Source) -> dict[str, list[str]]:
         if verbs:
             out[_name(role)] = sorted(verbs)
     return out
-

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import ipaddress
 import re
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .detect import split_image
@@ -161,21 +160,15 @@ def task_pod_values(install: AgentInstall, options: ProjectOptions, warnings: li
     values["env"] = _qualify_env(env, ns, options.cluster_domain)
     for ref in _foreign_refs(values["env"], set()):
         warnings.append(f"task pods read {ref}: create it in namespace {options.namespace} too")
+    # what the source leaves out stays out: the chart's defaults stand for it
     for field, key in CONTAINER_FIELDS.items():
-        values[key] = main.get(field) or ({} if field != "volumeMounts" else [])
-    values["resources"] = values.get("resources") or {}
-
+        values[key] = main.get(field)
     for field, key in POD_FIELDS.items():
-        default: Any = (
-            ""
-            if field == "priorityClassName"
-            else ([] if field in ("initContainers", "tolerations", "imagePullSecrets", "volumes") else {})
-        )
-        values[key] = spec.get(field) if spec.get(field) not in (None, {}, []) else default
+        values[key] = spec.get(field)
     values["tolerations"] = as_list(values["tolerations"])
     values["initContainers"] = [
         {**c, "env": _qualify_env(as_list(c.get("env")), ns, options.cluster_domain)} if c.get("env") else c
-        for c in values["initContainers"]
+        for c in as_list(values["initContainers"])
     ]
     values["extraPodSpec"] = {k: v for k, v in spec.items() if k not in POD_FIELDS and k not in CHART_POD_FIELDS}
     values["extraContainerSpec"] = {
