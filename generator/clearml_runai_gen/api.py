@@ -21,6 +21,7 @@ class Rendered:
     project: str
     text: str  # empty when the values were written to a file
     warnings: tuple[str, ...]
+    notes: tuple[str, ...] = ()
 
 
 # below this many projects a second process costs more than it saves; work goes out in batches
@@ -36,7 +37,7 @@ def render_one(install: AgentInstall, options: ProjectOptions, out_dir: Path | N
     if out_dir is not None:
         write_atomic(out_dir / f"{options.project}.values.yaml", text)
         text = ""
-    return Rendered(options.project, text, tuple(plan.warnings))
+    return Rendered(options.project, text, tuple(plan.warnings), tuple(plan.notes))
 
 
 def _render_batch(batch: list[ProjectOptions]) -> list[Rendered]:

@@ -215,6 +215,8 @@ def render(
     hide = len(options) <= 10 or not sys.stderr.isatty()
     with click.progressbar(length=len(options), label="rendering values", file=sys.stderr, hidden=hide) as bar:
         results = render_many(install_source, options, agent=source.agent, out_dir=directory, progress=bar.update)
+    for note in dict.fromkeys(n for r in results for n in r.notes):
+        click.echo(f"note: {note}", err=True)
     for message in dict.fromkeys(w for r in results for w in r.warnings):
         warn(message)
     if directory is not None:

@@ -174,4 +174,5 @@ class Plan:
     options: ProjectOptions
     install: AgentInstall
     values: Obj
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what the user should act on
+    notes: list[str] = field(default_factory=list)  # what was mended, for the record

@@ -116,16 +116,16 @@ def _foreign_refs(env: list[Obj], own: set[str]) -> list[str]:
     return refs
 
 
-def task_pod_values(install: AgentInstall, options: ProjectOptions, warnings: list[str]) -> Obj:
+def task_pod_values(install: AgentInstall, options: ProjectOptions, warnings: list[str], notes: list[str]) -> Obj:
     template = copy.deepcopy(install.template)
     meta = template.get("metadata") or {}
     spec = copy.deepcopy(template.get("spec") or {})
     ns = install.namespace
 
     if meta.get("namespace"):
-        warnings.append(
-            f"mended: the source template names namespace {meta['namespace']!r}; "
-            f"task pods now go to {options.namespace}"
+        notes.append(
+            f"the source template names namespace {meta['namespace']!r}: "
+            f"task pods now go to {options.namespace} (mended)"
         )
 
     containers = as_list(spec.get("containers"))
@@ -198,7 +198,8 @@ def task_pod_values(install: AgentInstall, options: ProjectOptions, warnings: li
 
 
 def make_plan(install: AgentInstall, options: ProjectOptions) -> Plan:
-    warnings = list(install.notes)
+    warnings: list[str] = []
+    notes = list(install.notes)
     ns, domain = install.namespace, options.cluster_domain
 
     image = options.agent_image or install.image
@@ -252,7 +253,7 @@ def make_plan(install: AgentInstall, options: ProjectOptions) -> Plan:
             "podLabels": install.pod_labels,
             "priorityClassName": install.priority_class_name,
         },
-        "taskPod": task_pod_values(install, options, warnings),
+        "taskPod": task_pod_values(install, options, warnings, notes),
     }
     if install.resources:
         values["agent"]["resources"] = install.resources
@@ -260,4 +261,4 @@ def make_plan(install: AgentInstall, options: ProjectOptions) -> Plan:
         warnings.append(
             f"release name {options.release!r} is longer than helm's 53 characters: install it under a shorter name"
         )
-    return Plan(options=options, install=install, values=values, warnings=warnings)
+    return Plan(options=options, install=install, values=values, warnings=warnings, notes=notes)
