@@ -288,8 +288,29 @@ def _required_str(value: Any, what: str) -> str:
 
 
 def read_install(source: Source, agent: str | None = None) -> AgentInstall:
-    """Find the agent in `source` and read everything the new release needs."""
-    deploy = select_agent(source, agent)
+    """Find the agent in `source` and read everything the new release needs.
+
+    Objects as an API server serves them are read field by field; an object edited into another shape
+    (a map where a list belongs, a string where a map belongs) is reported as malformed, never a crash.
+    """
+    malformed = (AttributeError, TypeError, ValueError, KeyError, IndexError)
+    fix = (
+        "pass the objects unedited, as `kubectl get deploy,configmap,secret -o yaml` prints them, or repair the install"
+    )
+    try:
+        deploy = select_agent(source, agent)
+    except malformed as exc:
+        raise InstallError(f"a Deployment in {source.describe()} is malformed ({exc}); {fix}") from None
+    try:
+        return _read_agent(source, deploy)
+    except malformed as exc:
+        raise InstallError(
+            f"Deployment {source.namespace}/{_name(deploy)} (the ClearML agent) or an object it refers to is "
+            f"malformed ({type(exc).__name__}: {exc}); {fix}"
+        ) from None
+
+
+def _read_agent(source: Source, deploy: Obj) -> AgentInstall:
     ns, name = source.namespace, _name(deploy)
     container = _glue_container(deploy)
     assert container is not None

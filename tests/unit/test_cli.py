@@ -284,3 +284,47 @@ def test_bad_kubeconfig_is_one_line(tmp_path: Path, content: str | None, needle:
     code, stdout, stderr = run(["render", "--project", "p", "--kubeconfig", str(path)])
     assert code == 1 and stdout == "" and needle in stderr
     assert len(stderr.strip().splitlines()) == 1 and "internal error" not in stderr
+
+
+def _paths(obj: object, path: tuple = ()):  # type: ignore[type-arg]
+    yield path
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _paths(v, (*path, k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _paths(v, (*path, i))
+
+
+_SERVED = [
+    as_served(flavour_a(version="3.5.1"), "clearml", "clearml"),
+    as_served(flavour_a(version="3.10.5"), "clearml", "clearml"),
+    as_served(flavour_b(), "clearml", "agent"),
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.sampled_from(range(len(_SERVED))),
+    st.lists(
+        st.tuples(st.integers(min_value=0), st.sampled_from([None, 1, "x", [], {}, [1], {"a": 1}, True])),
+        min_size=1,
+        max_size=3,
+    ),
+)
+def test_broken_objects_never_crash_the_cli(base: int, edits: list) -> None:  # type: ignore[type-arg]
+    """Any field of a served install replaced by a value of another shape: a clean result or one line."""
+    import copy
+
+    objs = copy.deepcopy(_SERVED[base])
+    for index, value in edits:
+        candidates = [p for p in _paths(objs) if len(p) > 1]
+        path = candidates[index % len(candidates)]
+        parent = objs
+        for key in path[:-1]:
+            parent = parent[key]
+        parent[path[-1]] = copy.deepcopy(value)
+    code, stdout, stderr = run(["render", "--project", "p", "--from-file", "-"], stdin=dump(objs, "json"))
+    assert "internal error" not in stderr and "Traceback" not in stderr
+    if code != 0:
+        assert stdout == "" and len(stderr.strip().splitlines()) == 1
