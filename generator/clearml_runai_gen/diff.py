@@ -48,6 +48,13 @@ def changes(old: Obj, new: Obj) -> list[Change]:
 
 def options_from_values(values: Obj, origin: str) -> ProjectOptions:
     """The project options a values file was rendered with, read back from it."""
+    try:
+        return _options_from_values(values, origin)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise InputError(f"{origin} is malformed ({exc}): pass a values file written by `render`") from None
+
+
+def _options_from_values(values: Obj, origin: str) -> ProjectOptions:
     if not isinstance(values, dict):
         raise InputError(f"{origin} is not a values file of clearml-runai-gen (not a mapping)")
     runai = values.get("runai") or {}

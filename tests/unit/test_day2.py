@@ -64,3 +64,13 @@ def test_diff_rejects_a_file_that_is_no_values_file(tmp_path: Path) -> None:
 def test_chart_path_points_at_the_chart() -> None:
     code, stdout, _ = run(["chart-path"])
     assert code == 0 and (Path(stdout.strip()) / "Chart.yaml").is_file()
+
+
+def test_diff_reports_a_malformed_values_file_in_one_line(tmp_path: Path) -> None:
+    src = write(tmp_path, "a.yaml", as_served(flavour_a(), "clearml", "clearml"))
+    bad = tmp_path / "values.yaml"
+    for text in ("runai: 5\n", "runai:\n  project: p\nagent:\n  queues: 5\n", "runai:\n  project: Bad_Name\n"):
+        bad.write_text(text)
+        code, stdout, stderr = run(["diff", "--values", str(bad), "--from-file", str(src)])
+        assert code in (1, 2) and stdout == "" and len(stderr.strip().splitlines()) == 1
+        assert "internal error" not in stderr
