@@ -64,16 +64,30 @@ RICH_BASE_POD_TEMPLATE: dict[str, Any] = {
 
 
 @dataclass(frozen=True)
-class Generated:
-    """One generator-written ci/ values file: the install it was rendered from, and how."""
+class InstallCase:
+    """A ClearML install made by tests/fixtures, and how the generator renders it for one project."""
 
-    name: str
-    about: str
     install: Callable[[], list[dict[str, Any]]]
     clearml_namespace: str
     source_release: str
     project: str
     options: tuple[str, ...] = field(default=())
+
+    @property
+    def namespace(self) -> str:
+        return f"runai-{self.project}"
+
+    @property
+    def release(self) -> str:
+        return f"clearml-runai-{self.project}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Generated(InstallCase):
+    """One generator-written ci/ values file: the install it was rendered from, and how."""
+
+    name: str
+    about: str
 
     @property
     def path(self) -> Path:

@@ -9,8 +9,6 @@ against the strict upstream schemas of the oldest and newest Kubernetes the char
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,7 @@ import pytest
 
 from tests.fixtures.installs import flavour_a, flavour_b
 
-from .ci_values import RICH_BASE_POD_TEMPLATE, render_install
+from .ci_values import RICH_BASE_POD_TEMPLATE, InstallCase, render_install
 from .conftest import Helm, Rendered, assert_valid_kubernetes_objects, load_one
 
 pytestmark = pytest.mark.chart
@@ -42,40 +40,23 @@ RICHER_BASE_POD_TEMPLATE: dict[str, Any] = {
 }
 
 
-@dataclass(frozen=True)
-class Scenario:
-    install: Callable[[], list[dict[str, Any]]]
-    clearml_namespace: str
-    source_release: str
-    project: str
-    options: tuple[str, ...] = field(default=())
-
-    @property
-    def namespace(self) -> str:
-        return f"runai-{self.project}"
-
-    @property
-    def release(self) -> str:
-        return f"clearml-runai-{self.project}"
-
-
 SCENARIOS = {
-    "a-3.4.0": Scenario(lambda: flavour_a("ml", "mlops", "3.4.0"), "mlops", "ml", "alpha"),
-    "a-3.5.1": Scenario(
+    "a-3.4.0": InstallCase(lambda: flavour_a("ml", "mlops", "3.4.0"), "mlops", "ml", "alpha"),
+    "a-3.5.1": InstallCase(
         lambda: flavour_a("clearml-prod", "clearml-prod", "3.5.1", queue="gpu-queue"),
         "clearml-prod",
         "clearml-prod",
         "beta-research",
         ("--queue", "beta-gpu", "--queue", "beta-cpu"),
     ),
-    "a-3.6.2": Scenario(
+    "a-3.6.2": InstallCase(
         lambda: flavour_a("tracking", "tracking", "3.6.2", max_pods=3),
         "tracking",
         "tracking",
         "gamma",
         ("--scheduler", "kai", "--node-pool", "a100"),
     ),
-    "a-3.10.5": Scenario(
+    "a-3.10.5": InstallCase(
         lambda: flavour_a(
             "cml",
             "ml-platform",
@@ -88,7 +69,7 @@ SCENARIOS = {
         "delta",
         ("--gpu-fraction", "0.25", "--priority-class", "train", "--worker-id", "delta-glue"),
     ),
-    "b-4.1.0": Scenario(
+    "b-4.1.0": InstallCase(
         lambda: flavour_b(
             "agents",
             "clearml-agents",
@@ -101,7 +82,7 @@ SCENARIOS = {
         "agents",
         "epsilon",
     ),
-    "b-5.3.0": Scenario(
+    "b-5.3.0": InstallCase(
         lambda: flavour_b(
             "gpu",
             "gpu-agents",
@@ -119,7 +100,7 @@ SCENARIOS = {
 
 
 @pytest.fixture(scope="module", params=sorted(SCENARIOS))
-def generated(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Scenario, Path]:
+def generated(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[InstallCase, Path]:
     """A scenario and the values file the CLI rendered for it (once for both helm versions)."""
     scenario = SCENARIOS[request.param]
     text = render_install(
@@ -130,18 +111,18 @@ def generated(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     return scenario, path
 
 
-def render(helm: Helm, scenario: Scenario, values_file: Path) -> Rendered:
+def render(helm: Helm, scenario: InstallCase, values_file: Path) -> Rendered:
     return helm.template(files=[values_file], release=scenario.release, namespace=scenario.namespace)
 
 
-def test_generated_values_render_valid_objects(helm: Helm, generated: tuple[Scenario, Path]) -> None:
+def test_generated_values_render_valid_objects(helm: Helm, generated: tuple[InstallCase, Path]) -> None:
     scenario, values_file = generated
     rendered = render(helm, scenario, values_file)
     assert {"Deployment", "ConfigMap", "Secret", "Role", "RoleBinding"} <= rendered.kinds()
     assert_valid_kubernetes_objects([*rendered.docs, rendered.task_as_created(scenario.namespace)], VERSIONS)
 
 
-def test_generated_values_serve_the_project_from_its_namespace(helm: Helm, generated: tuple[Scenario, Path]) -> None:
+def test_generated_values_serve_the_project_from_its_namespace(helm: Helm, generated: tuple[InstallCase, Path]) -> None:
     scenario, values_file = generated
     rendered = render(helm, scenario, values_file)
     values = load_one(values_file.read_text())
@@ -160,7 +141,7 @@ def test_generated_values_serve_the_project_from_its_namespace(helm: Helm, gener
 
 
 def test_helm_v4_and_v3_render_the_same_objects(
-    generated: tuple[Scenario, Path], tmp_path: Path, request: pytest.FixtureRequest
+    generated: tuple[InstallCase, Path], tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     scenario, values_file = generated
     helms = [request.getfixturevalue("helm4")]

@@ -5,14 +5,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from yamllint import linter
-from yamllint.config import YamlLintConfig
 
-from .conftest import CHART_DIR, CI_DIR, load_one
+from .conftest import CHART_DIR, load_one
 
 pytestmark = pytest.mark.chart
 
@@ -161,18 +158,3 @@ def test_security_relevant_defaults_are_stated() -> None:
     assert VALUES["taskPod"]["securityContext"]["capabilities"]["drop"] == ["NET_RAW"]
     assert VALUES["taskPod"]["podSecurityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
     assert VALUES["networkPolicy"]["create"] is True
-
-
-YAMLLINT = YamlLintConfig(
-    "extends: default\nrules:\n  line-length: {max: 120}\n  document-start: disable\n  truthy: {check-keys: false}\n"
-)
-
-
-@pytest.mark.parametrize(
-    "path",
-    [CHART_DIR / "Chart.yaml", CHART_DIR / "values.yaml", *sorted(CI_DIR.glob("*.yaml"))],
-    ids=lambda p: p.name,
-)
-def test_chart_yaml_files_pass_yamllint(path: Path) -> None:
-    problems = list(linter.run(path.read_text(), YAMLLINT, str(path)))
-    assert not problems, "\n".join(f"{path.name}:{p.line}:{p.column} {p.message}" for p in problems)
