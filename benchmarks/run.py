@@ -1548,7 +1548,7 @@ def markdown(report: Report, started: str, duration: float, args: argparse.Names
         f"`{LIVE_NS}` of the local control plane. The seed (`benchmarks/seed.sh live`) runs its five real "
         "`kubectl get` (pinned kubectl) piped through sed and jq; ours runs `render` against the API server. "
         "API reads are counted from the kube-apiserver's `apiserver_request_total` (delta around one run; "
-        "the lower of two runs) and, for ours, also in-process by wrapping `source.api_call`.",
+        "the lower of two runs) and, for ours, also in-process by wrapping the client's `ApiClient.call_api`.",
         "3. **Many projects.** `render --output-dir` for 1, 10, 100, 200 and 1000 projects in one invocation: "
         "offline (`--from-file`, `--project` repeated) and live (`--project` repeated, and `--all-projects` "
         "over namespaces `runai-pN` labelled `runai/queue=pN`, created with one server-side `kubectl apply` "
