@@ -6,8 +6,12 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# the pinned clearml-agent that the tests run lives in a venv of its own: what the tool may depend on
+# is chosen for the tool alone
+AGENT_VENV := .cache/agent-venv
+AGENT_STAMP := $(AGENT_VENV)/.installed
 
-.PHONY: help venv tools test test-unit test-chart test-cluster lint cluster-up cluster-down demo bench clean
+.PHONY: help venv agent-venv tools test test-unit test-chart test-cluster lint cluster-up cluster-down demo bench clean
 
 help:
 	@echo "make demo          run the whole job on a local control plane, then clean up"
@@ -24,6 +28,13 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+$(AGENT_STAMP): ci/agent-requirements.txt
+	test -x $(AGENT_VENV)/bin/python || $(PYTHON) -m venv $(AGENT_VENV)
+	$(AGENT_VENV)/bin/python -m pip install -q -r ci/agent-requirements.txt
+	touch $@
+
+agent-venv: $(AGENT_STAMP)
+
 tools:
 	@ci/tools.sh
 
@@ -31,13 +42,13 @@ lint: venv
 	$(VENV)/bin/ruff check generator tests ci
 	$(VENV)/bin/mypy
 
-test-unit: venv
+test-unit: venv agent-venv
 	$(PY) -m pytest tests/unit -q
 
 test-chart: venv tools
 	$(PY) -m pytest tests/chart -q
 
-test: venv tools
+test: venv agent-venv tools
 	@ci/test.sh
 
 cluster-up:
@@ -46,7 +57,7 @@ cluster-up:
 cluster-down:
 	@ci/cluster.sh down
 
-demo: venv tools
+demo: venv agent-venv tools
 	@ci/demo.sh
 
 # the tool is measured as a user installs it: `pip install .`, without the test extras

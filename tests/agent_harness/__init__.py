@@ -14,6 +14,7 @@ from .harness import (
     DEFAULT_WORKER_ID,
     AgentHarnessError,
     AgentRun,
+    agent_python,
     build_task_pod,
     run_agent_for_task,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "AgentRun",
     "ApiCall",
     "ClearMLStubServer",
+    "agent_python",
     "build_task_pod",
     "run_agent_for_task",
 ]

@@ -21,7 +21,6 @@ import os
 import shlex
 import stat
 import subprocess
-import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,6 +33,8 @@ from .fake_kubectl import CAPTURE_ENV
 HERE = Path(__file__).resolve().parent
 DRIVER = HERE / "_agent_driver.py"
 FAKE_KUBECTL = HERE / "fake_kubectl.py"
+# The pinned clearml-agent lives in a venv of its own (make agent-venv), apart from the tool and its tests.
+AGENT_VENV = HERE.parents[1] / ".cache" / "agent-venv"
 
 DEFAULT_TASK_ID = "4a1f0c2b9d8e4f7a8b6c5d4e3f2a1b0c"
 DEFAULT_IMAGE = "python:3.11-slim"
@@ -75,6 +76,14 @@ class AgentRun:
     @property
     def endpoints(self) -> list[str]:
         return [c.endpoint for c in self.api_calls]
+
+
+def agent_python() -> str:
+    """The interpreter that has the pinned clearml-agent: $CLEARML_AGENT_PYTHON, else .cache/agent-venv."""
+    python = os.environ.get("CLEARML_AGENT_PYTHON") or str(AGENT_VENV / "bin" / "python")
+    if not Path(python).exists():
+        raise AgentHarnessError(f"{python} is missing: run `make agent-venv` (the pinned clearml-agent's own venv)")
+    return python
 
 
 def _text(value: str | bytes | None) -> str:
@@ -261,7 +270,7 @@ def run_agent_for_task(
     ``namespace`` is what the agent gets as ``--namespace`` and ``template_yaml`` as
     ``--template-yaml``; ``max_pods`` as ``--max-pods`` (``K8S_GLUE_MAX_PODS``).
     ``extra_env`` adds variables to the agent's environment (e.g. ``CLEARML_K8S_GLUE_KIND``).
-    ``python`` is the interpreter with clearml-agent installed (default: the current one).
+    ``python`` is the interpreter with clearml-agent installed (default: ``agent_python()``).
     ``workdir`` keeps the agent's HOME, temp files and captures there (default: a temporary
     directory removed afterwards).
     """
@@ -273,7 +282,7 @@ def run_agent_for_task(
         worker_id=worker_id,
         max_pods=max_pods,
         extra_env=dict(extra_env or {}),
-        python=python or sys.executable,
+        python=python or agent_python(),
         timeout=timeout,
     )
     if workdir is not None:
