@@ -13,19 +13,6 @@ from typing import Any
 
 from .models import Obj
 
-SERVER_METADATA = (
-    "uid",
-    "resourceVersion",
-    "creationTimestamp",
-    "generation",
-    "managedFields",
-    "selfLink",
-    "ownerReferences",
-    "finalizers",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "generateName",
-)
 KEEP_METADATA = ("name", "namespace", "labels", "annotations")
 
 # labels and annotations written by helm, kubectl or controllers, never by the user
@@ -67,11 +54,6 @@ CONTAINER_DEFAULTS: dict[str, Any] = {
     "securityContext": {},
 }
 PROBE_DEFAULTS = {"timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3}
-DEPLOYMENT_SPEC_DEFAULTS: dict[str, Any] = {
-    "revisionHistoryLimit": 10,
-    "progressDeadlineSeconds": 600,
-    "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
-}
 # a Deployment's restartPolicy can only be Always; a bare pod template's default is Always too
 DEFAULT_MODE = 420  # 0644, the default of configMap/secret/projected volumes
 
@@ -111,6 +93,16 @@ def neat_metadata(meta: Any) -> Obj:
         if value not in (None, "", {}, []):
             out[key] = value
     return out
+
+
+def canonical(value: Any) -> Any:
+    """Keys in sorted order at every level, as `kubectl get -o yaml` prints them: an object read live (in
+    the API server's field order) and the same object read from a dump give the same values, byte for byte."""
+    if isinstance(value, dict):
+        return {k: canonical(value[k]) for k in sorted(value, key=str)}
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    return value
 
 
 def _drop_defaults(d: Obj, defaults: dict[str, Any]) -> None:
@@ -178,7 +170,7 @@ def neat_container(container: Any) -> Obj:
         if isinstance(c.get(key), dict):
             c[key] = {k: v for k, v in c[key].items() if v not in (None, {}, [])}
     _prune_empty(c)
-    return c
+    return dict(canonical(c))
 
 
 def neat_volume(volume: Any) -> Any:
@@ -214,7 +206,7 @@ def neat_pod_spec(spec: Any) -> Obj:
     if isinstance(s.get("securityContext"), dict):
         s["securityContext"] = {k: v for k, v in s["securityContext"].items() if v not in (None, {}, [])}
     _prune_empty(s)
-    return s
+    return dict(canonical(s))
 
 
 def neat_pod_template(template: Any) -> Obj:
@@ -225,27 +217,10 @@ def neat_pod_template(template: Any) -> Obj:
     for key in ("apiVersion", "kind"):
         if template.get(key):
             out[key] = template[key]
-    meta = neat_metadata(template.get("metadata"))
+    meta = canonical(neat_metadata(template.get("metadata")))
     if meta:
         out["metadata"] = meta
     spec = neat_pod_spec(template.get("spec"))
     if spec:
         out["spec"] = spec
-    return out
-
-
-def neat_object(obj: Obj) -> Obj:
-    """Any object we read: metadata, status and defaulted fields of the kinds we know."""
-    out: Obj = {k: copy.deepcopy(v) for k, v in obj.items() if k not in ("metadata", "status")}
-    meta = neat_metadata(obj.get("metadata"))
-    if meta:
-        out["metadata"] = meta
-    kind = obj.get("kind")
-    spec = out.get("spec")
-    if kind == "Deployment" and isinstance(spec, dict):
-        _drop_defaults(spec, DEPLOYMENT_SPEC_DEFAULTS)
-        if "template" in spec:
-            spec["template"] = neat_pod_template(spec["template"])
-    elif kind == "Pod" and isinstance(spec, dict):
-        out["spec"] = neat_pod_spec(spec)
     return out
