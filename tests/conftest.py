@@ -22,6 +22,21 @@ def chart_dir() -> Path:
     return CHART
 
 
+def gen(args: list[str], stdin: str | None = None) -> tuple[int, str, str]:
+    """The CLI's real entry point, in process: (exit code, stdout, stderr)."""
+    import click
+    from clearml_runai_gen.cli import main
+    from click.testing import CliRunner
+
+    @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+    @click.pass_context
+    def entry(ctx: click.Context) -> None:
+        ctx.exit(main(list(ctx.args)))
+
+    result = CliRunner().invoke(entry, args, input=stdin)
+    return result.exit_code, result.stdout, result.stderr
+
+
 def tool(name: str) -> str:
     path = TOOLS / name
     if not path.exists():

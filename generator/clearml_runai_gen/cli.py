@@ -129,6 +129,12 @@ def cli() -> None:
 @click.option("--cluster-domain", default="cluster.local", show_default=True, help="DNS domain of the cluster.")
 @click.option("--agent-image", metavar="IMAGE", help="Agent image [default: the source agent's].")
 @click.option(
+    "--template-queue",
+    metavar="Q",
+    help="When the source agent has one task template per queue (clearml-agent enterpriseFeatures): "
+    "the queue whose template task pods get.",
+)
+@click.option(
     "--no-self-update/--self-update",
     default=True,
     show_default=True,
@@ -150,6 +156,7 @@ def render(
     node_pool: str | None,
     cluster_domain: str,
     agent_image: str | None,
+    template_queue: str | None,
     no_self_update: bool,
     output: str | None,
     output_dir: str | None,
@@ -195,6 +202,7 @@ def render(
             cluster_domain=cluster_domain,
             agent_image=agent_image,
             no_self_update=no_self_update,
+            template_queue=template_queue,
         )
 
     options = [build(p, namespace) for p in dict.fromkeys(projects)]
@@ -285,32 +293,52 @@ def diff(
     import dataclasses
 
     from .api import load_values, render_plan
-    from .diff import changes, options_from_values
+    from .diff import changes, options_from_values, redact, sensitive_values
 
     old = load_values(values_file)
-    options = options_from_values(old, values_file)
+    options, origin = options_from_values(old, values_file)
     if project and project != options.project:
         raise UsageError(f"--project {project} does not match {values_file}, rendered for {options.project}")
     if agent_image:
         options = dataclasses.replace(options, agent_image=agent_image)
-    namespace = None if source.clearml_namespace or source.from_file else _clearml_namespace_of(old)
-    plan = render_plan(source.open(namespace), options, source.agent)
+    namespace = None if source.clearml_namespace or source.from_file else origin.clearml_namespace or None
+    plan = render_plan(source.open(namespace), options, source.agent or origin.agent or None)
     found = changes(old, plan.values)
     if not found:
         click.echo(f"no drift: {values_file} matches the ClearML install")
         return
     click.echo(f"drift: {len(found)} change(s) since {values_file} was rendered")
-    for change in found:
-        click.echo(f"  {change.describe()}")
+    for line in redact([change.describe() for change in found], plan.install.sensitive | sensitive_values(old)):
+        click.echo(f"  {line}")
     raise SystemExit(1)
 
 
-def _clearml_namespace_of(values: dict[str, Any]) -> str | None:
-    from urllib.parse import urlsplit
+@cli.command()
+@click.argument("objects", nargs=-1, required=True, metavar="KIND/NAME...")
+@click.option("--namespace", "target", required=True, metavar="NS", help="Namespace to copy into (runai-P).")
+@click.option("-o", "--output", metavar="FILE", help="Write the manifest to FILE (atomically, mode 0600).")
+@click.option("--show-secrets", is_flag=True, help="Print Secrets even when stdout is a terminal.")
+@source_options
+def copy(objects: tuple[str, ...], target: str, output: str | None, show_secrets: bool, source: SourceSpec) -> None:
+    """Copy Secrets and ConfigMaps the agent needs (secret/NAME, configmap/NAME) into a Run:ai namespace.
 
-    host = urlsplit(str((values.get("clearml") or {}).get("apiHost", ""))).hostname or ""
-    parts = host.split(".")
-    return parts[1] if len(parts) > 2 and parts[2] == "svc" else None
+    Prints a manifest of the objects, without what the API server and the old release own, in namespace
+    NS: pipe it to `kubectl apply -f -`.
+    """
+    from .copy import copy_manifest
+
+    text, has_secrets = copy_manifest(source.open(), list(objects), target)
+    if has_secrets and not output and sys.stdout.isatty() and not show_secrets:
+        raise UsageError(
+            "the manifest holds Secrets and stdout is a terminal: pipe it to `kubectl apply -f -`, "
+            "use -o FILE, or pass --show-secrets"
+        )
+    if output:
+        from .emit import write_atomic
+
+        write_atomic(Path(output), text)
+    else:
+        click.echo(text, nl=False)
 
 
 @cli.command("chart-path")

@@ -13,11 +13,13 @@ import binascii
 import posixpath
 import re
 import shlex
+from dataclasses import dataclass, field
 from typing import Any
 
+from . import template
 from .errors import InstallError, UsageError
 from .models import AgentInstall, Credentials, Hosts, Obj
-from .neat import as_list, clean_annotations, clean_labels, neat_container, neat_pod_spec, neat_pod_template
+from .neat import as_list, clean_annotations, clean_labels, neat_container, neat_pod_spec
 from .source import Source
 
 GLUE_ENV = ("K8S_GLUE_QUEUE", "K8S_GLUE_EXTRA_ARGS")
@@ -43,6 +45,43 @@ MANAGED_AGENT_ENV = frozenset(
         "CLEARML_CONFIG_FILE",
     }
 )
+
+
+# env that only the enterprise agent reads, and what for
+ENTERPRISE_ENV = {
+    "CLEARML_K8S_SECRETS_LIST_FILE": "per-queue Secret lists in the template ConfigMap",
+    "CLEARML_K8S_GLUE_APPLY_VAULT_ENV_VARS": "ClearML Vault",
+    "CLEARML_K8S_GLUE_POD_MIN_RES_FIELD": "resource counting",
+    "CLEARML_K8S_GLUE_POD_MAX_RES_FIELD": "resource counting",
+    "CLEARML_K8S_GLUE_MAX_RESOURCES": "resource counting",
+}
+# env of clearml-session's ports mode: Services per pod, applied from the template ConfigMap
+PORTS_MODE_ENV = frozenset(
+    {
+        "CLEARML_K8S_GLUE_POD_POST_APPLY_CMD",
+        "CLEARML_K8S_GLUE_POD_POST_DELETE_CMD",
+        "CLEARML_K8S_GLUE_LIMIT_POD_LABEL",
+        "CLEARML_K8S_GLUE_SET_QUEUE_SYSTEM_TAGS",
+    }
+)
+FILE_MOUNTS_VOLUME = "filemounts"  # the clearml-agent chart's volume of agentk8sglue.fileMounts
+# fields of the agent pod the chart carries (others are said in a warning)
+AGENT_POD_FIELDS = frozenset(
+    {
+        "containers",
+        "initContainers",
+        "volumes",
+        "serviceAccountName",
+        "securityContext",
+        "nodeSelector",
+        "tolerations",
+        "affinity",
+        "imagePullSecrets",
+        "priorityClassName",
+        "automountServiceAccountToken",
+    }
+)
+SECRET_NAME = re.compile(r"PASS|TOKEN|SECRET|KEY|CREDENTIAL")
 
 
 def _name(obj: Obj) -> str:
@@ -107,6 +146,7 @@ class _Resolver:
         self.source = source
         self.deploy = deploy
         self.ns = source.namespace
+        self.read_secrets: set[str] = set()  # every secret value read: never printed
 
     def _find(self, kind: str, name: str, purpose: str) -> Obj:
         for obj in self.source.objects(kind):
@@ -121,6 +161,7 @@ class _Resolver:
         secret = self._find("Secret", name, purpose)
         string_data = secret.get("stringData") or {}
         if isinstance(string_data, dict) and key in string_data:
+            self.read_secrets.add(str(string_data[key]))
             return str(string_data[key])
         data = secret.get("data") or {}
         if not isinstance(data, dict) or key not in data:
@@ -133,12 +174,14 @@ class _Resolver:
             )
         raw = data[key]
         try:
-            return base64.b64decode(str(raw), validate=True).decode("utf-8")
+            value = base64.b64decode(str(raw), validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError, ValueError):
             raise InstallError(
                 f"Secret {self.ns}/{name} key {key!r} is not base64-encoded UTF-8 text; "
                 "repair the secret (kubectl get secret -o yaml prints data base64-encoded)"
             ) from None
+        self.read_secrets.add(value)
+        return value
 
     def configmap_value(self, name: str, key: str, purpose: str) -> str:
         cm = self._find("ConfigMap", name, purpose)
@@ -167,22 +210,34 @@ class _Resolver:
         return ""
 
 
-def split_extra_args(raw: str) -> tuple[list[str], str | None, str | None, str | None]:
-    """K8S_GLUE_EXTRA_ARGS -> (other args, --namespace value, --template-yaml value, --max-pods value).
+@dataclass
+class GlueArgs:
+    """K8S_GLUE_EXTRA_ARGS, parsed as the shell does (so `--namespace` inside another value is never touched)."""
 
-    Parsed as the shell does, so `--namespace` inside another argument's value is never touched.
-    """
+    rest: list[str]
+    namespace: str | None = None
+    template_yaml: str | None = None
+    max_pods: str | None = None
+    # clearml-session ports mode: --ports-mode and the flags that go with it
+    ports: dict[str, str] = field(default_factory=dict)
+
+
+_VALUE_FLAGS = ("--namespace", "--template-yaml", "--max-pods")
+_PORTS_FLAGS = ("--num-of-services", "--base-port", "--gateway-address", "--base-pod-num")
+
+
+def split_extra_args(raw: str) -> GlueArgs:
     try:
         words = shlex.split(raw)
     except ValueError as exc:
         raise InstallError(f"K8S_GLUE_EXTRA_ARGS {raw!r} cannot be parsed as shell words: {exc}") from None
-    taken: dict[str, str | None] = {"--namespace": None, "--template-yaml": None, "--max-pods": None}
+    taken: dict[str, str] = {}
     rest: list[str] = []
     i = 0
     while i < len(words):
         word = words[i]
         flag, eq, value = word.partition("=")
-        if flag in taken:
+        if flag in _VALUE_FLAGS or flag in _PORTS_FLAGS:
             if eq:
                 taken[flag] = value
             elif i + 1 < len(words):
@@ -190,9 +245,19 @@ def split_extra_args(raw: str) -> tuple[list[str], str | None, str | None, str |
                 i += 1
             i += 1
             continue
-        rest.append(word)
+        if word == "--ports-mode":
+            taken[word] = ""
+        else:
+            rest.append(word)
         i += 1
-    return rest, taken["--namespace"], taken["--template-yaml"], taken["--max-pods"]
+    ports = {k: v for k, v in taken.items() if k == "--ports-mode" or k in _PORTS_FLAGS}
+    return GlueArgs(
+        rest,
+        namespace=taken.get("--namespace"),
+        template_yaml=taken.get("--template-yaml"),
+        max_pods=taken.get("--max-pods"),
+        ports=ports if "--ports-mode" in ports else {},
+    )
 
 
 def split_image(image: str) -> tuple[str, str, str]:
@@ -255,32 +320,6 @@ def _file_key(volume: Obj, mount: Obj, path: str) -> str:
     return rel
 
 
-def _parse_template(text: str, where: str) -> Obj:
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
-
-    try:
-        doc = YAML(typ="safe").load(text)
-    except YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark is not None else ""
-        raise InstallError(f"{where} is not valid YAML{line}; repair the task-pod template") from None
-    if not isinstance(doc, dict):
-        raise InstallError(f"{where} is not a pod template (a YAML mapping with a spec); repair it")
-    kind = doc.get("kind")
-    if kind not in (None, "Pod"):
-        raise InstallError(f"{where} is a {kind}, not a Pod template; this tool supports pod templates")
-    spec = doc.get("spec")
-    if spec is not None and not isinstance(spec, dict):
-        raise InstallError(f"{where} has a spec that is not a mapping; repair the task-pod template")
-    if doc.get("metadata") is not None and not isinstance(doc.get("metadata"), dict):
-        raise InstallError(f"{where} has metadata that is not a mapping; repair the task-pod template")
-    containers = (spec or {}).get("containers")
-    if containers is not None and not isinstance(containers, list):
-        raise InstallError(f"{where} has spec.containers that is not a list; repair the task-pod template")
-    return doc
-
-
 def _required_str(value: Any, what: str) -> str:
     if not isinstance(value, str) or not value:
         raise InstallError(what)
@@ -318,6 +357,7 @@ def _read_agent(source: Source, deploy: Obj) -> AgentInstall:
     env = _env_map(container)
     res = _Resolver(source, name)
     notes: list[str] = []
+    warnings: list[str] = []
 
     # credentials: follow the references instead of assuming secret names
     cred_keys: set[str] = set()
@@ -338,12 +378,12 @@ def _read_agent(source: Source, deploy: Obj) -> AgentInstall:
     flavour, chart_hint = _flavour(deploy, container, cred_keys)
 
     raw_args = res.env_value(env, "K8S_GLUE_EXTRA_ARGS", "agent arguments") or ""
-    extra_args, arg_ns, template_path, arg_max_pods = split_extra_args(raw_args)
-    if arg_ns:
-        notes.append(f"the source agent ran with --namespace {arg_ns}; the new one uses the Run:ai namespace")
+    args = split_extra_args(raw_args)
+    if args.namespace:
+        notes.append(f"the source agent ran with --namespace {args.namespace}; the new one uses the Run:ai namespace")
 
     # the task-pod template, found through the volume mounted where --template-yaml points
-    template_path = template_path or DEFAULT_TEMPLATE_PATH
+    template_path = args.template_yaml or DEFAULT_TEMPLATE_PATH
     found = _volume_for_path(spec, container, template_path)
     if found is None or not isinstance(found[0].get("configMap"), dict):
         raise InstallError(
@@ -356,11 +396,9 @@ def _read_agent(source: Source, deploy: Obj) -> AgentInstall:
     )
     key = _file_key(volume, mount, template_path)
     text = res.configmap_value(cm_name, key, "the task-pod template")
-    template = _parse_template(text, f"ConfigMap {ns}/{cm_name} key {key!r}")
-    raw_tolerations = (template.get("spec") or {}).get("tolerations")
-    if raw_tolerations is not None and not isinstance(raw_tolerations, list):
-        notes.append("the template's tolerations were not a list (clearml chart <= 3.5.1 renders `{}`): mended")
-    template = neat_pod_template(template)
+    parsed = template.parse(text, f"ConfigMap {ns}/{cm_name} key {key!r}")
+    notes += parsed.notes
+    warnings += parsed.warnings
 
     # clearml.conf, when the agent mounts one (flavour B)
     conf_path = res.env_value(env, "CLEARML_CONFIG_FILE", "the clearml.conf path") or DEFAULT_CONF_PATH
@@ -384,8 +422,9 @@ def _read_agent(source: Source, deploy: Obj) -> AgentInstall:
     )
 
     queue_raw = res.env_value(env, "K8S_GLUE_QUEUE", "the agent's queue") or ""
-    queues = [q.strip() for q in queue_raw.split(",") if q.strip()]
-    max_raw = res.env_value(env, "K8S_GLUE_MAX_PODS", "the agent's max pods") or arg_max_pods
+    # a comma list; the enterprise chart joins its per-queue templates' names with spaces
+    queues = [q for q in re.split(r"[,\s]+", queue_raw) if q]
+    max_raw = res.env_value(env, "K8S_GLUE_MAX_PODS", "the agent's max pods") or args.max_pods
     max_pods: int | None = None
     if max_raw:
         try:
@@ -413,7 +452,59 @@ def _read_agent(source: Source, deploy: Obj) -> AgentInstall:
             continue
         if "valueFrom" not in var and not var.get("value"):
             continue  # the charts set CLEARML_AGENT_UPDATE_REPO="" and the like: empty means unset
+        if vname in ENTERPRISE_ENV:
+            warnings.append(
+                f"the source agent sets {vname}, which only the enterprise agent reads "
+                f"({ENTERPRISE_ENV[vname]}): not carried"
+            )
+            continue
+        if args.ports and vname in PORTS_MODE_ENV:
+            continue  # said with the ports mode below
         extra_env.append(var)
+    task_kind = next(
+        (str(v.get("value") or "").strip().lower() for v in extra_env if v.get("name") == "CLEARML_K8S_GLUE_KIND"),
+        "pod",
+    )
+    if task_kind not in ("pod", "job"):
+        raise InstallError(
+            f"Deployment {ns}/{name} sets CLEARML_K8S_GLUE_KIND={task_kind!r}; the agent knows pod or job: repair it"
+        )
+    kinds = set(parsed.queue_kinds.values()) | ({parsed.kind} if not parsed.queues else set())
+    if kinds - {task_kind}:
+        notes.append(
+            f"the source template is a {'/'.join(sorted(kinds))} template while the agent creates "
+            f"{task_kind}s (CLEARML_K8S_GLUE_KIND): the chart writes a {task_kind} template"
+        )
+
+    own_volumes = {str(volume.get("name"))} | ({str(conf_found[0].get("name"))} if conf_found else set())
+    volumes, mounts, file_mounts = _agent_volumes(res, neat_spec, neat_c, own_volumes, warnings)
+    sa_name = str(spec.get("serviceAccountName") or spec.get("serviceAccount") or "default")
+    sa_annotations: Obj = {}
+    for sa in source.objects("ServiceAccount"):
+        if _name(sa) == sa_name:
+            sa_annotations = clean_annotations((sa.get("metadata") or {}).get("annotations"))
+    for other in as_list(spec.get("containers")):
+        if isinstance(other, dict) and other is not container:
+            warnings.append(f"the source agent pod runs container {other.get('name')!r} beside the agent: not carried")
+    for init in as_list(spec.get("initContainers")):
+        if isinstance(init, dict):
+            notes.append(
+                f"the source agent's init container {init.get('name')!r} (it waits for the ClearML servers) is "
+                "not carried: the agent itself retries until ClearML answers"
+            )
+    for extra in sorted(set(neat_spec) - AGENT_POD_FIELDS):
+        warnings.append(f"the source agent pod sets spec.{extra}, which the chart does not carry")
+    sessions: Obj = {}
+    if args.ports:
+        sessions = {k.lstrip("-"): v for k, v in args.ports.items() if k != "--ports-mode"}
+    conf_sensitive = {conf} if conf else set()
+    sensitive = (
+        {access, secret}
+        | conf_sensitive
+        | res.read_secrets
+        | _secret_env_values(as_list(neat_c.get("env")))
+        | {v for t in [parsed.pod, *parsed.queues.values()] for v in _secret_env_values(_task_env(t))}
+    )
 
     return AgentInstall(
         flavour=flavour,  # type: ignore[arg-type]
@@ -429,7 +520,7 @@ def _read_agent(source: Source, deploy: Obj) -> AgentInstall:
         worker_id=res.env_value(env, "CLEARML_WORKER_ID", "the worker id") or "",
         max_pods=max_pods,
         default_task_image=res.env_value(env, "CLEARML_DOCKER_IMAGE", "the default task image") or "",
-        extra_args=extra_args,
+        extra_args=args.rest,
         extra_env=extra_env,
         resources=neat_c.get("resources") or {},
         node_selector=neat_spec.get("nodeSelector") or {},
@@ -439,9 +530,88 @@ def _read_agent(source: Source, deploy: Obj) -> AgentInstall:
         priority_class_name=str(neat_spec.get("priorityClassName") or ""),
         pod_annotations=clean_annotations(pod_meta.get("annotations")),
         pod_labels=pod_labels,
-        template=template,
+        template=parsed.pod,
         notes=notes,
+        warnings=warnings,
+        task_kind=task_kind,  # type: ignore[arg-type]
+        queue_templates=parsed.queues,
+        template_namespace=parsed.namespace,
+        services=_services(source),
+        source_objects={
+            kind: frozenset(_name(o) for o in source.objects(kind))
+            for kind in ("Secret", "ConfigMap")
+            if source.lists(kind)
+        },
+        command=[str(c) for c in as_list(neat_c.get("command"))],
+        volumes=volumes,
+        volume_mounts=mounts,
+        file_mounts=file_mounts,
+        pod_security_context=neat_spec.get("securityContext") or {},
+        security_context=neat_c.get("securityContext") or {},
+        service_account=sa_name,
+        service_account_annotations=sa_annotations,
+        sessions=sessions,
+        sensitive=frozenset(v for v in sensitive if v),
     )
+
+
+def _services(source: Source) -> frozenset[str] | None:
+    """Names of the namespace's Services; None when the source does not say (a dump without Services)."""
+    services = source.objects("Service")
+    if services or source.lists("Service"):
+        return frozenset(_name(s) for s in services)
+    return None
+
+
+def _task_env(pod_template: Obj) -> list[Obj]:
+    containers = as_list((pod_template.get("spec") or {}).get("containers"))
+    first = containers[0] if containers and isinstance(containers[0], dict) else {}
+    return [e for e in as_list(first.get("env")) if isinstance(e, dict)]
+
+
+def is_secret_name(name: str) -> bool:
+    """Env names that say they hold a secret: PASS, TOKEN, SECRET, KEY, CREDENTIAL."""
+    return bool(SECRET_NAME.search(name.upper()))
+
+
+def _secret_env_values(env: list[Obj]) -> set[str]:
+    return {
+        str(e["value"])
+        for e in env
+        if isinstance(e, dict) and is_secret_name(str(e.get("name", ""))) and isinstance(e.get("value"), str)
+    }
+
+
+def _agent_volumes(
+    res: _Resolver, spec: Obj, container: Obj, own: set[str], warnings: list[str]
+) -> tuple[list[Obj], list[Obj], list[Obj]]:
+    """The agent's own volumes and mounts, besides the template and clearml.conf the chart mounts itself.
+
+    The clearml-agent chart's `fileMounts` (files from its Secret `<release>-afm`, each mounted by subPath)
+    come back as files with their content, so the chart can carry them in a Secret of its own.
+    """
+    volumes = [v for v in as_list(spec.get("volumes")) if isinstance(v, dict) and v.get("name") not in own]
+    mounts = [m for m in as_list(container.get("volumeMounts")) if isinstance(m, dict) and m.get("name") not in own]
+    files: list[Obj] = []
+    for vol in list(volumes):
+        body = vol.get("secret")
+        vmounts = [m for m in mounts if m.get("name") == vol.get("name")]
+        if vol.get("name") != FILE_MOUNTS_VOLUME or not isinstance(body, dict) or not vmounts:
+            continue
+        if not all(m.get("subPath") for m in vmounts):
+            continue
+        for m in vmounts:
+            content = res.secret_value(str(body.get("secretName")), str(m["subPath"]), "a file the agent mounts")
+            files.append(
+                {"name": str(m["subPath"]), "folderPath": posixpath.dirname(str(m["mountPath"])), "content": content}
+            )
+        volumes.remove(vol)
+        mounts = [m for m in mounts if m not in vmounts]
+    names = {str(v.get("name")) for v in volumes}
+    for m in mounts:
+        if m.get("name") not in names:
+            warnings.append(f"the source agent mounts volume {m.get('name')!r}, which its pod does not define: dropped")
+    return volumes, [m for m in mounts if m.get("name") in names], files
 
 
 def role_verbs(source: Source) -> dict[str, list[str]]:

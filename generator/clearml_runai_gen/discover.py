@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from .detect import find_agents, read_install, role_verbs
+from .diff import redact_data
 from .errors import GenError
 from .source import Source
 
@@ -14,7 +15,9 @@ def _redact(value: str) -> str:
 
 
 def discover(source: Source) -> dict[str, Any]:
-    agents = []
+    """The report; no secret value of the install is in it (credentials are described, never shown)."""
+    agents: list[dict[str, Any]] = []
+    secrets: set[str] = set()
     for deploy in find_agents(source):
         name = deploy["metadata"]["name"]
         try:
@@ -33,7 +36,9 @@ def discover(source: Source) -> dict[str, Any]:
                 "maxPods": install.max_pods,
                 "hosts": {"api": install.hosts.api, "web": install.hosts.web, "files": install.hosts.files},
                 "templateConfigMap": install.template_configmap,
-                "templateNamespace": (install.template.get("metadata") or {}).get("namespace", ""),
+                "templateNamespace": install.template_namespace,
+                "queueTemplates": sorted(install.queue_templates),
+                "taskKind": install.task_kind,
                 "credentials": {
                     "source": install.credentials.source,
                     "accessKey": _redact(install.credentials.access_key),
@@ -41,9 +46,11 @@ def discover(source: Source) -> dict[str, Any]:
                     "clearmlConf": "present" if install.credentials.conf else "absent",
                 },
                 "notes": install.notes,
+                "warnings": install.warnings,
             }
         )
-    return {
+        secrets |= install.sensitive
+    report = {
         "namespace": source.namespace,
         "source": source.describe(),
         "agents": agents,
@@ -53,6 +60,8 @@ def discover(source: Source) -> dict[str, Any]:
             for kind in ("Deployment", "ConfigMap", "Secret", "Role", "RoleBinding")
         },
     }
+    # a secret may also sit where no credential belongs (a URL's userinfo, a note): blot out every one
+    return cast(dict[str, Any], redact_data(report, secrets))
 
 
 def as_table(report: dict[str, Any]) -> str:
@@ -69,6 +78,7 @@ def as_table(report: dict[str, Any]) -> str:
             ("  image", agent["image"]),
             ("  queues", ", ".join(agent["queues"]) or "-"),
             ("  worker id", agent["workerId"] or "-"),
+            ("  task kind", agent["taskKind"]),
             ("  max pods", str(agent["maxPods"] if agent["maxPods"] is not None else "-")),
             ("  api host", agent["hosts"]["api"]),
             ("  web host", agent["hosts"]["web"] or "-"),
@@ -80,7 +90,10 @@ def as_table(report: dict[str, Any]) -> str:
             ),
             ("  credentials", f"{agent['credentials']['source']} (redacted)"),
         ]
+        if agent["queueTemplates"]:
+            rows.append(("  queue templates", ", ".join(agent["queueTemplates"]) + " (choose with --template-queue)"))
         rows += [("  note", n) for n in agent["notes"]]
+        rows += [("  warning", w) for w in agent["warnings"]]
     for role, verbs in sorted(report["roles"].items()):
         rows.append((f"role {role}", "pods: " + ",".join(verbs)))
     width = max(len(k) for k, _ in rows)

@@ -24,6 +24,7 @@ COMMENTS: dict[str, str] = {
     "agent.workerId": "ClearML worker id of this agent (unique per project)",
     "agent.noSelfUpdate": "do not pip-upgrade the agent at every start (CLEARML_AGENT_NO_UPDATE)",
     "taskPod": "the template of every task pod (the chart adds scheduler, project labels, hosts and credentials)",
+    "origin": "what these values were rendered from and with; `clearml-runai-gen diff` renders again with it",
 }
 
 
@@ -86,17 +87,23 @@ def _prune(value: Any) -> Any:
     return value
 
 
-def render_values(plan: Plan) -> str:
+def dump_yaml(data: Any, start_comment: str = "") -> str:
+    """Data as deterministic YAML that helm's YAML 1.1 parser reads back the same."""
     from ruamel.yaml import YAML
 
     yaml = YAML()
     yaml.width = 4096
     yaml.indent(mapping=2, sequence=4, offset=2)
-    data = _to_commented(_prune(plan.values))
-    data.yaml_set_start_comment(header(plan))
+    commented = _to_commented(data)
+    if start_comment:
+        commented.yaml_set_start_comment(start_comment)
     buf = io.StringIO()
-    yaml.dump(data, buf)
+    yaml.dump(commented, buf)
     return buf.getvalue()
+
+
+def render_values(plan: Plan) -> str:
+    return dump_yaml(_prune(plan.values), header(plan))
 
 
 def write_atomic(path: Path, text: str, mode: int = 0o600) -> None:

@@ -10,6 +10,7 @@ from .errors import UsageError
 
 Obj = dict[str, Any]
 Flavour = Literal["A", "B"]
+TaskKind = Literal["pod", "job"]
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 RUNAI_NAMESPACE_PREFIX = "runai-"
@@ -69,8 +70,28 @@ class AgentInstall:
     priority_class_name: str
     pod_annotations: Obj
     pod_labels: Obj
-    template: Obj  # the task-pod template, a partial Pod, neat
+    template: Obj  # the task-pod template, a partial Pod, neat ({} when queue_templates holds them)
     notes: list[str] = field(default_factory=list)  # facts about quirks found and mended
+    warnings: list[str] = field(default_factory=list)  # what the source holds that cannot be carried
+    task_kind: TaskKind = "pod"  # what the agent creates per task (CLEARML_K8S_GLUE_KIND)
+    queue_templates: dict[str, Obj] = field(default_factory=dict)  # enterprise: queue -> pod template
+    template_namespace: str = ""  # the namespace the source template names, if any
+    # Services of the ClearML namespace; None when not known (a dump without Services)
+    services: frozenset[str] | None = None
+    command: list[str] = field(default_factory=list)
+    volumes: list[Obj] = field(default_factory=list)  # the agent's own, besides template and clearml.conf
+    volume_mounts: list[Obj] = field(default_factory=list)
+    file_mounts: list[Obj] = field(default_factory=list)  # {name, folderPath, content}
+    pod_security_context: Obj = field(default_factory=dict)
+    security_context: Obj = field(default_factory=dict)
+    service_account: str = ""  # the source agent's ServiceAccount
+    service_account_annotations: Obj = field(default_factory=dict)
+    sessions: Obj = field(default_factory=dict)  # ports mode arguments of clearml-session, when on
+    # names of the Secrets and ConfigMaps of the ClearML namespace, for the kinds the source lists whole
+    source_objects: dict[str, frozenset[str]] = field(default_factory=dict)
+    # every secret string found (credentials, clearml.conf, secret-looking env values, Secret data read):
+    # never printed by discover or diff
+    sensitive: frozenset[str] = frozenset()
 
     @property
     def description(self) -> str:
@@ -92,6 +113,7 @@ class ProjectOptions:
     cluster_domain: str = "cluster.local"
     agent_image: str = ""
     no_self_update: bool = False
+    template_queue: str = ""  # enterprise per-queue templates: whose template task pods get
 
     @property
     def release(self) -> str:
@@ -112,6 +134,7 @@ class ProjectOptions:
         cluster_domain: str = "cluster.local",
         agent_image: str | None = None,
         no_self_update: bool = False,
+        template_queue: str | None = None,
     ) -> ProjectOptions:
         """Apply the defaults that derive from the project, and validate everything."""
         validate_project(project)
@@ -150,6 +173,7 @@ class ProjectOptions:
             cluster_domain=domain,
             agent_image=agent_image or "",
             no_self_update=no_self_update,
+            template_queue=template_queue or "",
         )
 
 

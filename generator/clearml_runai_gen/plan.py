@@ -1,20 +1,21 @@
 """An agent install and one project's options -> the values of release `clearml-runai-<project>`. Pure.
 
-Here the faults of the old copy-and-sed procedure are mended, structurally:
-task pods reach ClearML by full service name, land in the Run:ai namespace, `--namespace` is passed once,
-tolerations are a list, and the agent's Role may delete finished pods (the chart grants it).
+Here the faults of the old copy-and-sed procedure are mended, structurally: task pods reach ClearML by
+full service name, land in the Run:ai namespace, `--namespace` is passed once, tolerations are a list,
+and the agent's Role may delete finished pods (the chart grants it). Everything else the source agent
+relies on is carried into the values, or named in a warning that says what to do.
 """
 
 from __future__ import annotations
 
 import copy
-import ipaddress
-import re
-from urllib.parse import urlsplit, urlunsplit
 
 from .detect import split_image
+from .errors import InstallError, UsageError
+from .hosts import HostRewriter
 from .models import HELM_RELEASE_NAME_MAX, AgentInstall, Obj, Plan, ProjectOptions
 from .neat import as_list, is_owned_annotation, is_owned_label
+from .refs import external_refs
 
 # env of the task container that the chart sets itself from the release's values and Secret
 MANAGED_TASK_ENV = frozenset(
@@ -56,75 +57,52 @@ CHART_POD_FIELDS = frozenset(
 CONTAINER_FIELDS = {"resources": "resources", "volumeMounts": "volumeMounts", "securityContext": "securityContext"}
 # the agent fills these in for every task
 AGENT_CONTAINER_FIELDS = frozenset({"name", "image", "command", "args", "env"})
-
-_HOST_PORT = re.compile(r"^(?P<host>[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)(?P<port>:\d+)?(?P<rest>/.*)?$")
-
-
-def _is_bare_service_name(host: str) -> bool:
-    if not host or "." in host or host.lower() == "localhost":
-        return False
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return True
-    return False
+# the chart's agent.command (charts/clearml-runai-agent/values.yaml): the image's k8s glue entrypoint
+DEFAULT_AGENT_COMMAND = (
+    "/bin/bash",
+    "-c",
+    "export PATH=$PATH:$HOME/bin; source /root/.bashrc && /root/entrypoint.sh",
+)
 
 
-def qualify_url(value: str, namespace: str, domain: str) -> str:
-    """Rewrite a URL (or host[:port]) whose host is a bare service name to the service's full name.
-
-    A bare name resolves only inside its own namespace; `<svc>.<ns>.svc.<domain>` resolves from anywhere,
-    and names the very same Service. Anything else is returned unchanged.
-    """
-    if not isinstance(value, str) or not value:
-        return value
-    suffix = f".{namespace}.svc.{domain}"
-    if "://" in value:
-        parts = urlsplit(value)
-        host = parts.hostname or ""
-        if not _is_bare_service_name(host):
-            return value
-        netloc = parts.netloc
-        userinfo, at, hostport = netloc.rpartition("@")
-        hostport = hostport.replace(host, host + suffix, 1)
-        return urlunsplit(parts._replace(netloc=f"{userinfo}{at}{hostport}"))
-    m = _HOST_PORT.match(value)
-    if m and m.group("port") and _is_bare_service_name(m.group("host")):
-        return m.group("host") + suffix + (m.group("port") or "") + (m.group("rest") or "")
-    return value
-
-
-def _qualify_env(env: list[Obj], namespace: str, domain: str) -> list[Obj]:
-    out = []
-    for var in env:
-        var = copy.deepcopy(var)
-        if isinstance(var.get("value"), str):
-            var["value"] = qualify_url(var["value"], namespace, domain)
-        out.append(var)
-    return out
+def _choose_template(install: AgentInstall, options: ProjectOptions, notes: list[str]) -> Obj:
+    if not install.queue_templates:
+        if options.template_queue:
+            raise UsageError(
+                f"--template-queue {options.template_queue}: the source agent has one template for all its queues; "
+                "leave the option out"
+            )
+        return install.template
+    names = list(install.queue_templates)
+    queue = options.template_queue or (names[0] if len(names) == 1 else "")
+    if not queue:
+        raise UsageError(
+            f"the source agent has one task template per queue ({', '.join(names)}) and the agent this chart runs "
+            "reads one: choose whose template task pods get with --template-queue"
+        )
+    if queue not in install.queue_templates:
+        raise UsageError(f"--template-queue {queue}: the source has templates for {', '.join(names)} only")
+    notes.append(
+        f"task pods get the template of source queue {queue}; the enterprise agent's per-queue templates are "
+        "not carried: the open-source agent this chart runs reads one template"
+    )
+    return install.queue_templates[queue]
 
 
-def _foreign_refs(env: list[Obj], own: set[str]) -> list[str]:
-    """Secrets/ConfigMaps an env list refers to that the release does not create."""
-    refs = []
-    for var in env:
-        src = var.get("valueFrom") or {}
-        for kind, key in (("Secret", "secretKeyRef"), ("ConfigMap", "configMapKeyRef")):
-            ref = src.get(key)
-            if isinstance(ref, dict) and ref.get("name") not in own:
-                refs.append(f"{kind} {ref.get('name')} (env {var.get('name')})")
-    return refs
-
-
-def task_pod_values(install: AgentInstall, options: ProjectOptions, warnings: list[str], notes: list[str]) -> Obj:
-    template = copy.deepcopy(install.template)
+def task_pod_values(
+    install: AgentInstall,
+    options: ProjectOptions,
+    hosts: HostRewriter,
+    warnings: list[str],
+    notes: list[str],
+) -> Obj:
+    template = copy.deepcopy(_choose_template(install, options, notes))
     meta = template.get("metadata") or {}
     spec = copy.deepcopy(template.get("spec") or {})
-    ns = install.namespace
 
-    if meta.get("namespace"):
+    if install.template_namespace:
         notes.append(
-            f"the source template names namespace {meta['namespace']!r}: "
+            f"the source template names namespace {install.template_namespace!r}: "
             f"task pods now go to {options.namespace} (mended)"
         )
 
@@ -157,19 +135,20 @@ def task_pod_values(install: AgentInstall, options: ProjectOptions, warnings: li
     values["automountServiceAccountToken"] = spec.get("automountServiceAccountToken") is True
 
     env = [v for v in as_list(main.get("env")) if isinstance(v, dict) and v.get("name") not in MANAGED_TASK_ENV]
-    values["env"] = _qualify_env(env, ns, options.cluster_domain)
-    for ref in _foreign_refs(values["env"], set()):
-        warnings.append(f"task pods read {ref}: create it in namespace {options.namespace} too")
+    values["env"] = hosts.env(env)
     # what the source leaves out stays out: the chart's defaults stand for it
-    for field, key in CONTAINER_FIELDS.items():
-        values[key] = main.get(field)
-    for field, key in POD_FIELDS.items():
-        values[key] = spec.get(field)
+    for name, key in CONTAINER_FIELDS.items():
+        values[key] = main.get(name)
+    for name, key in POD_FIELDS.items():
+        values[key] = spec.get(name)
     values["tolerations"] = as_list(values["tolerations"])
     values["initContainers"] = [
-        {**c, "env": _qualify_env(as_list(c.get("env")), ns, options.cluster_domain)} if c.get("env") else c
-        for c in as_list(values["initContainers"])
+        {**c, "env": hosts.env(as_list(c.get("env")))} if c.get("env") else c for c in as_list(values["initContainers"])
     ]
+    if (main.get("securityContext") or {}).get("privileged"):
+        notes.append(
+            "task pods run privileged, as the source template says; the chart's hardening defaults yield to it"
+        )
     values["extraPodSpec"] = {k: v for k, v in spec.items() if k not in POD_FIELDS and k not in CHART_POD_FIELDS}
     values["extraContainerSpec"] = {
         k: v for k, v in main.items() if k not in CONTAINER_FIELDS and k not in AGENT_CONTAINER_FIELDS
@@ -197,10 +176,31 @@ def task_pod_values(install: AgentInstall, options: ProjectOptions, warnings: li
     return {k: values[k] for k in order}
 
 
+def _command(install: AgentInstall, notes: list[str]) -> list[str]:
+    """The source agent's command, when it is not the image's entrypoint that the chart runs by default."""
+    if not install.command or [" ".join(c.split()) for c in install.command] == list(DEFAULT_AGENT_COMMAND):
+        return []
+    notes.append("the source agent runs its own command; it is carried (agent.command)")
+    return install.command
+
+
 def make_plan(install: AgentInstall, options: ProjectOptions) -> Plan:
-    warnings: list[str] = []
+    """The values of one project's release. A field of the install in another shape than Kubernetes gives
+    it (a list where a name belongs) is reported as malformed, never a crash."""
+    try:
+        return _make_plan(install, options)
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
+        raise InstallError(
+            f"Deployment {install.namespace}/{install.deployment} (the ClearML agent) or an object it refers to is "
+            f"malformed ({type(exc).__name__}: {exc}); pass the objects unedited, as `kubectl get ... -o yaml` "
+            "prints them, or repair the install"
+        ) from None
+
+
+def _make_plan(install: AgentInstall, options: ProjectOptions) -> Plan:
+    warnings: list[str] = list(install.warnings)
     notes = list(install.notes)
-    ns, domain = install.namespace, options.cluster_domain
+    hosts = HostRewriter(install.namespace, options.cluster_domain, install.services)
 
     image = options.agent_image or install.image
     repository, tag, digest = split_image(image)
@@ -208,11 +208,25 @@ def make_plan(install: AgentInstall, options: ProjectOptions) -> Plan:
         tag = "latest"
         warnings.append(f"the agent image {image!r} has no tag; pin one with --agent-image")
 
-    agent_env = _qualify_env(install.extra_env, ns, domain)
-    for ref in _foreign_refs(agent_env, set()):
-        warnings.append(f"the agent reads {ref}: create it in namespace {options.namespace} too")
-
     creds = install.credentials
+    clearml = {
+        "apiHost": hosts.value(install.hosts.api, host_var=True),
+        "webHost": hosts.value(install.hosts.web, host_var=True),
+        "filesHost": hosts.value(install.hosts.files, host_var=True),
+        "accessKey": creds.access_key,
+        "secretKey": creds.secret_key,
+        "conf": creds.conf or "",
+    }
+    agent_env = hosts.env(install.extra_env)
+    task_pod = task_pod_values(install, options, hosts, warnings, notes)
+    if install.sessions:
+        flags = " ".join(f"--{k} {v}" for k, v in install.sessions.items())
+        warnings.append(
+            f"the source agent serves clearml-session in ports mode (--ports-mode {flags}): not carried. Its "
+            "Services and ports are cluster-wide and stay with the source install; sessions of this project's "
+            "tasks run without them (add a Service per project yourself to expose them)"
+        )
+
     values: Obj = {
         "runai": {
             "project": options.project,
@@ -223,14 +237,7 @@ def make_plan(install: AgentInstall, options: ProjectOptions) -> Plan:
             "priorityClass": options.priority_class,
             "nodePool": options.node_pool,
         },
-        "clearml": {
-            "apiHost": qualify_url(install.hosts.api, ns, domain),
-            "webHost": qualify_url(install.hosts.web, ns, domain),
-            "filesHost": qualify_url(install.hosts.files, ns, domain),
-            "accessKey": creds.access_key,
-            "secretKey": creds.secret_key,
-            "conf": creds.conf or "",
-        },
+        "clearml": clearml,
         "agent": {
             "image": {
                 "repository": repository,
@@ -244,19 +251,38 @@ def make_plan(install: AgentInstall, options: ProjectOptions) -> Plan:
             "maxPods": install.max_pods if install.max_pods is not None else 0,
             "defaultTaskImage": install.default_task_image,
             "noSelfUpdate": options.no_self_update,
+            "command": _command(install, notes),
             "extraArgs": install.extra_args,
             "extraEnv": agent_env,
+            "volumes": install.volumes,
+            "volumeMounts": install.volume_mounts,
+            "fileMounts": install.file_mounts,
             "nodeSelector": install.node_selector,
             "tolerations": install.tolerations,
             "affinity": install.affinity,
             "podAnnotations": install.pod_annotations,
             "podLabels": install.pod_labels,
             "priorityClassName": install.priority_class_name,
+            "podSecurityContext": install.pod_security_context,
+            "securityContext": install.security_context,
         },
-        "taskPod": task_pod_values(install, options, warnings, notes),
+        "serviceAccount": {"annotations": install.service_account_annotations},
+        "rbac": {"jobs": install.task_kind == "job"},
+        "taskPod": task_pod,
+        # what shaped these values beyond the install itself: `diff` renders again with exactly this
+        "origin": {
+            "clearmlNamespace": install.namespace,
+            "agent": install.deployment,
+            "clusterDomain": options.cluster_domain,
+            "agentImage": options.agent_image,
+            "templateQueue": options.template_queue,
+        },
     }
     if install.resources:
         values["agent"]["resources"] = install.resources
+    if install.task_kind == "job":
+        notes.append("the agent creates a Job per task (CLEARML_K8S_GLUE_KIND=job): its Role may manage Jobs")
+    warnings += external_refs(values, install, options)
     if len(options.release) > HELM_RELEASE_NAME_MAX:
         warnings.append(
             f"release name {options.release!r} is longer than helm's 53 characters: install it under a shorter name"

@@ -26,6 +26,10 @@ class Source(Protocol):
         """Where the objects come from, for messages and provenance comments."""
         ...
 
+    def lists(self, kind: str) -> bool:
+        """Whether `objects(kind)` is all there is of that kind (a dump may simply leave a kind out)."""
+        ...
+
 
 # --------------------------------------------------------------------------- file / stdin
 
@@ -134,6 +138,9 @@ class FileSource:
     def describe(self) -> str:
         return self.origin
 
+    def lists(self, kind: str) -> bool:
+        return bool(self.objects(kind))
+
 
 # --------------------------------------------------------------------------- live cluster
 
@@ -143,6 +150,7 @@ LIST_PATHS = {
     "Deployment": "/apis/apps/v1/namespaces/{namespace}/deployments",
     "ConfigMap": "/api/v1/namespaces/{namespace}/configmaps",
     "Secret": "/api/v1/namespaces/{namespace}/secrets",
+    "Service": "/api/v1/namespaces/{namespace}/services",
     "Role": "/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/roles",
     "RoleBinding": "/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings",
     "ServiceAccount": "/api/v1/namespaces/{namespace}/serviceaccounts",
@@ -304,3 +312,6 @@ class LiveSource:
 
     def describe(self) -> str:
         return f"namespace {self.namespace} on {self.api.configuration.host}"
+
+    def lists(self, kind: str) -> bool:
+        return True

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import base64
-
 import pytest
 
-from tests.fixtures.installs import SERVER_ONLY
+from tests.corpus.cases import SECRETS
 
 from .ci_values import GENERATED, Generated, expected_text
 from .conftest import load_one
@@ -24,13 +22,8 @@ def test_generated_ci_values_are_current(generated: Generated) -> None:
 
 
 @pytest.mark.parametrize("generated", GENERATED, ids=lambda g: g.name)
-def test_generated_ci_values_hold_the_agent_credentials_of_the_fixture_only(generated: Generated) -> None:
+def test_generated_ci_values_hold_the_agent_credentials_of_the_install_only(generated: Generated) -> None:
     text = generated.path.read_text()
     clearml = load_one(text)["clearml"]
-    secret = next(o for o in generated.install() if o["kind"] == "Secret")
-    fixture_keys = {*secret.get("stringData", {}).values()} | {
-        base64.b64decode(v).decode() for v in secret.get("data", {}).values()
-    }
-    assert {clearml["accessKey"], clearml["secretKey"]} <= fixture_keys
-    for server_secret in SERVER_ONLY.values():
-        assert server_secret not in text
+    assert (clearml["accessKey"], clearml["secretKey"]) == (SECRETS["agent-access"], SECRETS["agent-secret"])
+    assert SECRETS["server-session"] not in text

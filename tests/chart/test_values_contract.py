@@ -71,6 +71,7 @@ def test_schema_is_draft_07_and_closed_on_every_owned_object() -> None:
         ("rbac",),
         ("networkPolicy",),
         ("taskPod",),
+        ("origin",),
     ]:
         assert objects[path].get("additionalProperties") is False, path
 

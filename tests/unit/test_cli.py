@@ -5,28 +5,15 @@ import stat
 from pathlib import Path
 
 import pytest
-from clearml_runai_gen.cli import cli, main
+from clearml_runai_gen.cli import cli
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import gen
 from tests.fixtures.installs import as_served, dump, flavour_a, flavour_b, json_to_yaml
 
-
-def run(args: list[str], stdin: str | None = None):
-    """Run the real entry point; returns (exit code, stdout, stderr)."""
-    runner = CliRunner()
-    result = runner.invoke(_entry, args, input=stdin)
-    return result.exit_code, result.stdout, result.stderr
-
-
-import click  # noqa: E402
-
-
-@click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@click.pass_context
-def _entry(ctx: click.Context) -> None:
-    ctx.exit(main(list(ctx.args)))
+run = gen
 
 
 @pytest.fixture

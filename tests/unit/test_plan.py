@@ -4,8 +4,9 @@ import pytest
 from clearml_runai_gen.detect import read_install, split_extra_args, split_image
 from clearml_runai_gen.emit import render_values
 from clearml_runai_gen.errors import UsageError
+from clearml_runai_gen.hosts import HostRewriter
 from clearml_runai_gen.models import ProjectOptions
-from clearml_runai_gen.plan import make_plan, qualify_url
+from clearml_runai_gen.plan import make_plan
 from clearml_runai_gen.source import FileSource
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -38,17 +39,52 @@ def plan_for(objects, project="team-a", **opts):
         ("", ""),
     ],
 )
-def test_qualify_url_rewrites_only_bare_service_names(url: str, expected: str) -> None:
-    assert qualify_url(url, "ns1", "cluster.local") == expected
+def test_a_clearml_host_variable_is_a_host_when_the_services_are_not_known(url: str, expected: str) -> None:
+    assert HostRewriter("ns1", "cluster.local", None).value(url, host_var=True) == expected
+
+
+@pytest.mark.parametrize(
+    "value,services,expected",
+    [
+        # not hosts, unless a Service of that name exists
+        ("python:3", frozenset({"clearml-apiserver"}), "python:3"),
+        ("busybox:1", None, "busybox:1"),
+        ("02:00", None, "02:00"),
+        ("python:3", frozenset({"python"}), "python.ns1.svc.cluster.local:3"),
+        # a Service of the namespace, named bare
+        ("clearml-redis:6379", frozenset({"clearml-redis"}), "clearml-redis.ns1.svc.cluster.local:6379"),
+        ("clearml-redis", frozenset({"clearml-redis"}), "clearml-redis.ns1.svc.cluster.local"),
+        ("http://api:8008", frozenset({"web"}), "http://api:8008"),
+        # without the Services, only URLs with a scheme are hosts
+        ("http://api:8008", None, "http://api.ns1.svc.cluster.local:8008"),
+        ("api:8008", None, "api:8008"),
+    ],
+)
+def test_hosts_only_where_they_are_hosts(value: str, services: frozenset[str] | None, expected: str) -> None:
+    assert HostRewriter("ns1", "cluster.local", services).value(value) == expected
+
+
+def test_no_proxy_keeps_matching_what_was_rewritten() -> None:
+    rw = HostRewriter("ml", "corp.local", frozenset({"clearml-apiserver", "clearml-fileserver"}))
+    env = rw.env(
+        [
+            {"name": "NO_PROXY", "value": "clearml-apiserver,localhost,.internal"},
+            {"name": "CLEARML_API_HOST", "value": "http://clearml-apiserver:8008"},
+        ]
+    )
+    assert env[0]["value"] == "clearml-apiserver,clearml-apiserver.ml.svc.corp.local,localhost,.internal"
+    assert env[1]["value"] == "http://clearml-apiserver.ml.svc.corp.local:8008"
 
 
 def test_extra_args_are_parsed_structurally() -> None:
-    rest, ns, tpl, maxp = split_extra_args(
-        "--namespace clearml --template-yaml /root/template/template.yaml --ports-mode --max-pods=4 "
-        "--extra-arg '--namespace inside'"
+    args = split_extra_args(
+        "--namespace clearml --template-yaml /root/template/template.yaml --ports-mode --num-of-services 5 "
+        "--max-pods=4 --extra-arg '--namespace inside'"
     )
-    assert ns == "clearml" and tpl == "/root/template/template.yaml" and maxp == "4"
-    assert rest == ["--ports-mode", "--extra-arg", "--namespace inside"]
+    assert args.namespace == "clearml" and args.template_yaml == "/root/template/template.yaml"
+    assert args.max_pods == "4"
+    assert args.rest == ["--extra-arg", "--namespace inside"]
+    assert args.ports == {"--ports-mode": "", "--num-of-services": "5"}
 
 
 def test_split_image() -> None:

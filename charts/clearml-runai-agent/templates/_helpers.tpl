@@ -116,6 +116,45 @@ Agent image: repository@digest when a digest is set, else repository:tag.
 {{- end }}
 
 {{/*
+A container securityContext in which the user's settings win over the chart's hardening defaults
+where Kubernetes refuses both together: `privileged: true` (or adding SYS_ADMIN) with
+`allowPrivilegeEscalation: false`, and a capability both added and dropped. Called with the merged
+securityContext; returns YAML.
+*/}}
+{{- define "clearml-runai-agent.securityContext" -}}
+{{- $sc := deepCopy (. | default dict) }}
+{{- $caps := $sc.capabilities | default dict }}
+{{- $add := $caps.add | default list }}
+{{- $sysAdmin := or (has "SYS_ADMIN" $add) (has "CAP_SYS_ADMIN" $add) }}
+{{- if and (or $sc.privileged $sysAdmin) (hasKey $sc "allowPrivilegeEscalation") (not $sc.allowPrivilegeEscalation) }}
+{{- $_ := unset $sc "allowPrivilegeEscalation" }}
+{{- end }}
+{{- if and $add $caps.drop }}
+{{- $drop := list }}
+{{- range $caps.drop }}
+{{- if not (has . $add) }}
+{{- $drop = append $drop . }}
+{{- end }}
+{{- end }}
+{{- $caps = deepCopy $caps }}
+{{- if $drop }}
+{{- $_ := set $caps "drop" $drop }}
+{{- else }}
+{{- $_ := unset $caps "drop" }}
+{{- end }}
+{{- $_ := set $sc "capabilities" $caps }}
+{{- end }}
+{{- toYaml $sc }}
+{{- end }}
+
+{{/*
+Name of the Secret holding the agent's fileMounts.
+*/}}
+{{- define "clearml-runai-agent.filesSecretName" -}}
+{{- printf "%s-files" (include "clearml-runai-agent.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
 Scheduler queue of task pods: runai.queue, else the project name.
 */}}
 {{- define "clearml-runai-agent.queue" -}}
@@ -252,7 +291,7 @@ Returns YAML.
 {{- $_ := set $container "volumeMounts" . }}
 {{- end }}
 {{- with $tp.securityContext }}
-{{- $_ := set $container "securityContext" . }}
+{{- $_ := set $container "securityContext" (include "clearml-runai-agent.securityContext" . | fromYaml) }}
 {{- end }}
 {{- /* extraContainerSpec: each key replaces the chart's value of that key. */}}
 {{- range $k, $val := $tp.extraContainerSpec }}
