@@ -81,8 +81,8 @@ def test_generated_values_serve_the_project_from_its_namespace(helm: Helm, gener
         assert f".{scenario.clearml_namespace}.svc.{domain}" in api_host
     assert rendered.deployment["metadata"]["name"] == scenario.release
     # nothing of the source release's own marks comes along
-    for annotations in (rendered.pod_annotations, rendered.task_template["metadata"].get("annotations") or {}):
-        assert not [k for k in annotations if k.startswith("checksum/") and k not in CHART_CHECKSUMS], annotations
+    for marks in (rendered.pod_annotations, rendered.task_template["metadata"].get("annotations") or {}):
+        assert not [k for k in marks if k.startswith("checksum/") and k not in CHART_CHECKSUMS], marks
 
 
 CHART_CHECKSUMS = {"checksum/template", "checksum/secret", "checksum/files"}
