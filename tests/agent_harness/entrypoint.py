@@ -143,9 +143,11 @@ def _volume_files(
         raise AgentHarnessError(f"volume {volume.get('name')}: only configMap, secret and emptyDir are mapped")
     if obj is None:
         raise AgentHarnessError(f"volume {volume['name']}: {what} does not exist")  # the pod would not start
-    if src.get("items"):
-        return {item["path"]: data[item["key"]] for item in src["items"]}
-    return data
+    items = src.get("items") or []
+    missing = [item["key"] for item in items if item["key"] not in data]
+    if missing:  # the kubelet cannot mount the volume; the pod does not start
+        raise AgentHarnessError(f"volume {volume['name']}: {what} has no key {', '.join(missing)}")
+    return {item["path"]: data[item["key"]] for item in items} if items else data
 
 
 def plan_launch(
@@ -194,18 +196,15 @@ def plan_launch(
 
     env = resolve_env(container, namespace, configmaps, secrets)
 
-    # step 1: the hosts
+    # step 1: the hosts (the entrypoint exports all three, defaulted from the host's public IP)
     in_cluster_api = env.get("CLEARML_API_HOST", "")
+    host_ip = ""
     if not env.get("CLEARML_FILES_HOST"):
         host_ip = "127.0.0.1"
         notes.append("the entrypoint's public-IP lookup (curl ifconfig.me) is 127.0.0.1")
-        env["CLEARML_FILES_HOST"] = f"http://{host_ip}:8081"
-        env.setdefault("CLEARML_WEB_HOST", f"http://{host_ip}:8080")
-        env.setdefault("CLEARML_API_HOST", f"http://{host_ip}:8008")
-    for var in ("CLEARML_API_HOST", "CLEARML_WEB_HOST", "CLEARML_FILES_HOST"):
-        if env.get(var):
-            notes.append(f"{var} {env[var]} -> the ClearML stand-in {clearml_url}")
-            env[var] = clearml_url
+    for var, port in (("CLEARML_FILES_HOST", 8081), ("CLEARML_WEB_HOST", 8080), ("CLEARML_API_HOST", 8008)):
+        notes.append(f"{var} {env.get(var) or f'http://{host_ip}:{port}'} -> the ClearML stand-in {clearml_url}")
+        env[var] = clearml_url
 
     # step 2: never run here
     self_update = not env.get("CLEARML_AGENT_NO_UPDATE")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="ClearML k8s glue")
     one_of = p.add_mutually_exclusive_group()
     p.add_argument("--queue", help="queues to pull tasks from, comma separated, highest priority first")
@@ -35,7 +35,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--no-system-packages", action="store_true")
     p.add_argument("--use-owner-token", action="store_true")
     p.add_argument("--create-queue", action="store_true")
-    return p.parse_args()
+    return p.parse_args(argv)
 
 
 def main() -> None:
