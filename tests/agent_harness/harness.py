@@ -7,7 +7,8 @@
     the process the container runs (see ``entrypoint.py`` for what is substituted and why). Used as a
     context manager it starts that process (its output captured in ``<workdir>/agent.log``) and
     stops it on exit with SIGTERM, as the kubelet does (the agent then unregisters its worker);
-    whatever is left of its process group is killed.
+    whatever is left of its process group is killed. Should the test process die, the agent gets the
+    SIGTERM too: a killed test run leaves no agent behind.
 
     ``launch``       what runs: argv, env, files, ``substitutions`` (what differs from the pod)
     ``kubeconfig``   the ServiceAccount's kubeconfig the agent's kubectl uses
@@ -30,10 +31,12 @@ for the agent to a second or two. Both are the agent's own settings, set through
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -116,6 +119,13 @@ def _release_objects(kubectl: Kubectl, namespace: str, release: str) -> tuple[Ob
     return deploys[0], by_name["configmap"], by_name["secret"]
 
 
+def _terminate_with_parent() -> None:
+    """In the agent's process, before it runs: SIGTERM it when the test process dies, as the kubelet
+    would stop the pod, so that a killed test run leaves no agent behind (Linux prctl PR_SET_PDEATHSIG)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)
+
+
 class AgentDaemon:
     def __init__(
         self,
@@ -173,6 +183,7 @@ class AgentDaemon:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: kubectl children go with it
+                preexec_fn=_terminate_with_parent,
             )
         return self
 
