@@ -16,7 +16,8 @@ It answers as clearml-server does where the agent can tell:
 What a test asks:
 
 ``add_queue(name)``, ``enqueue(name, queue)`` (a new task, by name, as a user enqueues one; returns
-its id), ``abort(task_id)`` (a user clicks Abort); ``workers()`` (worker id -> queue names, for
+its id), ``abort(task_id)`` (a user clicks Abort), ``report_as_task(task_id, status)`` (what the task's
+own process reports from its pod: in_progress, completed, failed); ``workers()`` (worker id -> queue names, for
 those registered now), ``status_reports(worker)``, ``statuses(task_id)`` / ``history(task_id)`` (every
 status the task went through and who set it), ``task(task_id)``, ``queue_tasks(name)`` (what waits in
 a queue, e.g. the agent's pending queue ``k8s_scheduler``), ``log_lines(task_id)`` (what the agent
@@ -154,6 +155,15 @@ class ClearMLStandIn:
         with self._lock:
             self._remove_from_queues(task_id)
             self._set_status(self._task(task_id), "stopped", "aborted by user", by="user")
+
+    def report_as_task(self, task_id: str, status: str) -> None:
+        """What the task's own process (``clearml_agent execute`` in the task pod) reports: ``in_progress``
+        when it starts, then ``completed`` or ``failed``. No container runs the task here: a test that
+        moves the pod through Running to Succeeded says this for it."""
+        endpoint = {"in_progress": "tasks.started", "completed": "tasks.completed", "failed": "tasks.failed"}[status]
+        with self._lock:
+            self._remove_from_queues(task_id)
+            self._set_status(self._task(task_id), status, "", by=f"task ({endpoint})")
 
     # ------------------------------------------------------------------ what a test asks
 

@@ -126,6 +126,25 @@ def test_finished_pod_is_deleted_and_3_0_3_then_trips_over_the_task_last_change(
     wait_pod(agent, project, second)
 
 
+def test_a_task_that_ran_to_completion_has_its_pod_deleted_and_its_status_left_alone(
+    kube: Kube, project: Project, clearml: ClearMLStandIn, agent: AgentDaemon
+) -> None:
+    """The path every task takes on a cluster with a scheduler; the task's own process is played by the test."""
+    task = clearml.enqueue("train", project.queue)
+    name = task_pod_name(task)
+    wait_pod(agent, project, task)
+    set_pod_phase(kube, project.namespace, name, "Running")
+    clearml.report_as_task(task, "in_progress")
+    polls = agent.log().count("No tasks in Queues")
+    agent.wait_for(lambda: agent.log().count("No tasks in Queues") >= polls + 2, "two more polls")
+    assert project.pod(name) is not None  # a running pod is the task's: left alone
+    clearml.report_as_task(task, "completed")
+    set_pod_phase(kube, project.namespace, name, "Succeeded")
+    agent.wait_for(lambda: project.pod(name) is None, "the finished pod's deletion")
+    assert clearml.statuses(task)[-2:] == ["in_progress", "completed"]
+    assert "tasks.failed" not in clearml.endpoints() and "FATAL ERROR" not in agent.log()
+
+
 def test_max_pods_one_holds_the_second_task_in_its_queue_until_the_first_pod_is_gone(
     kube: Kube, project: Project, tmp_path: Path
 ) -> None:

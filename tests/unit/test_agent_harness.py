@@ -91,6 +91,9 @@ def test_stand_in_queues_hand_out_tasks_in_order_and_keep_each_status_change() -
         assert clearml.statuses(first) == ["created", "queued", "stopped"]
         assert clearml.history(first)[-1].reason == "why" and clearml.history(first)[-1].by == "tasks.stop"
         assert clearml.history(second)[-1].by == "user" and clearml.queue_tasks("runai-p") == []
+        clearml.report_as_task(first, "in_progress")
+        clearml.report_as_task(first, "completed")
+        assert clearml.statuses(first)[-2:] == ["in_progress", "completed"]
         last_change = clearml.task(first)["last_change"]
         assert isinstance(last_change, str) and last_change.endswith("+00:00")  # as the server's JSON has it
 
