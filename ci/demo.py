@@ -1,4 +1,4 @@
-"""The demo behind `make demo`: a sample ClearML install, render, helm install, a task pod as the agent.
+"""The demo behind `make demo`: a sample ClearML install, render, helm install, a task run by the real agent.
 
 Runs against $KUBECONFIG (the local control plane started by ci/demo.sh) with the pinned tools first
 on PATH. Every command it runs is printed, so a reader can do the same on their own cluster.
@@ -6,7 +6,6 @@ on PATH. Every command it runs is printed, so a reader can do the same on their 
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import subprocess
@@ -17,8 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.agent_harness import build_task_pod  # noqa: E402
-from tests.fixtures.installs import flavour_a, json_to_yaml  # noqa: E402
+from tests.agent_harness import AgentDaemon, ClearMLStandIn, task_pod_name  # noqa: E402
+from tests.fixtures.installs import ACCESS_KEY, SECRET_KEY, flavour_a, json_to_yaml  # noqa: E402
 
 CLEARML_NS = "clearml"
 PROJECT = "team-a"
@@ -90,24 +89,33 @@ def main() -> None:
         print(sh("kubectl", "get", "serviceaccount,role,rolebinding,secret,configmap,deployment,pod", "-n", NAMESPACE,
                  "-l", f"app.kubernetes.io/instance={RELEASE}"))
 
-        step("A task pod, built by the real clearml-agent code from the installed template, created as the agent")
-        cm = json.loads(sh("kubectl", "get", "configmap", f"{RELEASE}-pod-template", "-n", NAMESPACE, "-o", "json",
-                           show=False))
-        template = work / "template.yaml"
-        template.write_text(cm["data"]["template.yaml"])
-        pod, ns = build_task_pod(template, namespace=NAMESPACE, queue_name=f"runai-{PROJECT}", worker_id=RELEASE)
-        manifest = work / "pod.json"
-        manifest.write_text(json.dumps(pod))
-        sh("kubectl", "apply", f"--namespace={ns}", "-f", str(manifest),
-           f"--as=system:serviceaccount:{NAMESPACE}:{RELEASE}")
-        print(sh("kubectl", "get", "pod", pod["metadata"]["name"], "-n", ns, "-o",
-                 "custom-columns=NAME:.metadata.name,NAMESPACE:.metadata.namespace,SCHEDULER:.spec.schedulerName,"
-                 "PROJECT:.metadata.labels.project,PHASE:.status.phase"))
-        print("(Pending: the local control plane has no nodes and no Run:ai scheduler; on a Run:ai cluster the "
-              "runai-scheduler places it.)")
+        step("A ClearML task, taken by the release's real clearml-agent 3.0.3 (its daemon loop, as its container runs)")
+        print("Stood in: the ClearML server (a local API that knows only the agent's key pair, from the install's "
+              "Secret). Real: the agent, its kubectl and ServiceAccount token, the API server.")
+        queue = f"runai-{PROJECT}"
+        with ClearMLStandIn(ACCESS_KEY, SECRET_KEY) as clearml:
+            clearml.add_queue(queue)
+            with AgentDaemon(os.environ["KUBECONFIG"], NAMESPACE, RELEASE, clearml, work / "agent") as agent:
+                print("The host stands in for the agent pod where it must:")
+                for line in agent.launch.substitutions:
+                    print(f"  - {line}")
+                agent.wait_for(lambda: clearml.workers(), "the agent's worker registration")
+                print(f"worker registered with ClearML: {clearml.workers()}")
+                task = clearml.enqueue("demo-task", queue)
+                print(f"task {task} enqueued to {queue}")
+                agent.wait_for(lambda: sh("kubectl", "get", "pod", task_pod_name(task), "-n", NAMESPACE,
+                                          "--ignore-not-found", "-o", "name", show=False), "the task's pod")
+            print(sh("kubectl", "get", "pod", task_pod_name(task), "-n", NAMESPACE, "-o",
+                     "custom-columns=NAME:.metadata.name,NAMESPACE:.metadata.namespace,SCHEDULER:.spec.schedulerName,"
+                     "PROJECT:.metadata.labels.project,PHASE:.status.phase"))
+            changes = [f"{c.status} ({c.reason or c.by})" for c in clearml.history(task)]
+            print("task status in ClearML: " + " -> ".join(changes))
+            print("(Pending: the local control plane has no nodes and no Run:ai scheduler; on a Run:ai cluster the "
+                  "runai-scheduler places it.)")
 
-        step("Check the project, as after any install")
-        print(sh("clearml-runai-gen", "verify", "--project", PROJECT, check=False))
+            step("Check the project, as after any install (the ClearML API reached at the stand-in's URL)")
+            print(sh("clearml-runai-gen", "verify", "--project", PROJECT, "--clearml-api-host", clearml.url,
+                     check=False))
 
         step("On your own cluster")
         print(f"  clearml-runai-gen render --project {PROJECT} -o values.yaml\n"

@@ -262,17 +262,38 @@ def discover(
 @click.option("--release", metavar="NAME", help="Release name [default: clearml-runai-P].")
 @click.option("--kubeconfig", metavar="PATH", envvar="KUBECONFIG", help="kubeconfig of the cluster.")
 @click.option("--context", metavar="NAME", help="kubeconfig context to use.")
+@click.option(
+    "--clearml-api-host",
+    metavar="URL",
+    help="Reach the ClearML API at URL (a port-forward or an ingress) for the queue check, instead of the "
+    "agent's in-cluster CLEARML_API_HOST, which resolves only inside the cluster.",
+)
 def verify(
-    project: str, namespace: str | None, release: str | None, kubeconfig: str | None, context: str | None
+    project: str,
+    namespace: str | None,
+    release: str | None,
+    kubeconfig: str | None,
+    context: str | None,
+    clearml_api_host: str | None,
 ) -> None:
     """Check an installed project: objects, agent, template, permissions, queue. Exit 0 when all hold."""
+    from urllib.parse import urlsplit
+
     from .models import ProjectOptions
     from .source import load_api_client
     from .verify import as_table
     from .verify import verify as run_verify
 
     options = ProjectOptions.build(project, namespace=namespace)
-    checks = run_verify(load_api_client(first_kubeconfig(kubeconfig), context), project, options.namespace, release)
+    if clearml_api_host is not None:
+        url = urlsplit(clearml_api_host)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise UsageError(
+                f"--clearml-api-host {clearml_api_host!r} is not an http(s) URL; e.g. http://localhost:8008 "
+                "after kubectl port-forward -n clearml svc/clearml-apiserver 8008"
+            )
+    api = load_api_client(first_kubeconfig(kubeconfig), context)
+    checks = run_verify(api, project, options.namespace, release, clearml_api_host=clearml_api_host)
     click.echo(as_table(checks), nl=False)
     if any(c.ok is False for c in checks):
         raise SystemExit(1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,9 +23,20 @@ class Check:
     detail: str
 
 
+class CredentialsRefused(GenError):
+    """The ClearML API answered, and refused the agent's key pair."""
+
+
 def verify(
-    api: Any, project: str, namespace: str, release: str | None = None, clearml_probe: Any = None
+    api: Any,
+    project: str,
+    namespace: str,
+    release: str | None = None,
+    clearml_probe: Any = None,
+    clearml_api_host: str | None = None,
 ) -> list[Check]:
+    """`clearml_api_host` reaches the ClearML API from here (a port-forward, an ingress) when the agent's
+    in-cluster CLEARML_API_HOST does not resolve outside the cluster."""
     release = release or RELEASE_PREFIX + project
     selector = f"app.kubernetes.io/instance={release}"
     checks: list[Check] = []
@@ -59,7 +71,7 @@ def verify(
     sa = pod_spec.get("serviceAccountName") or "default"
     checks.append(_template_check(found["ConfigMap"], project))
     checks.append(_permissions_check(api, namespace, sa))
-    checks.append(_queue_check(deploy, found["Secret"], clearml_probe))
+    checks.append(_queue_check(deploy, found["Secret"], clearml_probe, clearml_api_host))
     return checks
 
 
@@ -161,9 +173,13 @@ def _env(deploy: dict[str, Any]) -> dict[str, Any]:
     return {str(e.get("name")): e for e in as_list(containers[0].get("env")) if isinstance(e, dict)}
 
 
-def _queue_check(deploy: dict[str, Any], secrets: list[dict[str, Any]], probe: Any) -> Check:
+def _queue_check(
+    deploy: dict[str, Any], secrets: list[dict[str, Any]], probe: Any, api_host: str | None = None
+) -> Check:
     env = _env(deploy)
-    host = (env.get("CLEARML_API_HOST") or {}).get("value", "")
+    agent_host = str((env.get("CLEARML_API_HOST") or {}).get("value", ""))
+    host = api_host or agent_host
+    where = f"ClearML at {host}" + (f" (the agent's {agent_host})" if api_host and agent_host != api_host else "")
     queues = [q for q in str((env.get("K8S_GLUE_QUEUE") or {}).get("value", "")).split(",") if q]
     creds: list[str] = []
     for var in ("CLEARML_API_ACCESS_KEY", "CLEARML_API_SECRET_KEY"):
@@ -177,47 +193,64 @@ def _queue_check(deploy: dict[str, Any], secrets: list[dict[str, Any]], probe: A
         creds.append(base64.b64decode(raw).decode())
     try:
         missing = (probe or clearml_missing_queues)(host, creds[0], creds[1], queues)
+    except CredentialsRefused as exc:
+        return Check(
+            "queue exists",
+            False,
+            f"ClearML refused the agent's credentials at {host} ({exc}): "
+            "render again from the ClearML install and helm upgrade",
+        )
     except GenError as exc:
-        return Check("queue exists", None, f"not checked: {exc}")
+        hint = "" if api_host else "; from outside the cluster, pass --clearml-api-host (a port-forward or ingress)"
+        return Check("queue exists", None, f"not checked: {exc}{hint}")
     if missing:
         return Check(
             "queue exists",
             False,
-            f"ClearML at {host} has no queue {', '.join(missing)} "
-            "(create it, or add --create-queue to agent.extraArgs)",
+            f"{where} has no queue {', '.join(missing)} (create it, or add --create-queue to agent.extraArgs)",
         )
-    return Check("queue exists", True, f"ClearML at {host} has {', '.join(queues)}")
+    return Check("queue exists", True, f"{where} has {', '.join(queues)}; the agent's credentials log in")
 
 
-def clearml_missing_queues(host: str, access_key: str, secret_key: str, queues: list[str]) -> list[str]:
-    """Ask the ClearML API (with the agent's credentials) which of `queues` do not exist."""
+def _clearml_call(host: str, endpoint: str, body: dict[str, Any], authorization: str) -> Any:
+    """POST one ClearML API call; its `data`. A 401 is CredentialsRefused, anything else unreachable a GenError."""
     import urllib.error
     import urllib.request
 
-    auth = base64.b64encode(f"{access_key}:{secret_key}".encode()).decode()
+    req = urllib.request.Request(
+        f"{host.rstrip('/')}/{endpoint}",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Authorization": authorization, "Content-Type": "application/json"},
+    )
     try:
-        req = urllib.request.Request(
-            f"{host.rstrip('/')}/auth.login",
-            data=b"{}",
-            method="POST",
-            headers={"Authorization": f"Basic {auth}", "Content-Type": "application/json"},
-        )
         with urllib.request.urlopen(req, timeout=5) as resp:
-            token = json.load(resp)["data"]["token"]
-        missing = []
-        for q in queues:
-            req = urllib.request.Request(
-                f"{host.rstrip('/')}/queues.get_all",
-                data=json.dumps({"name": f"^{q}$"}).encode(),
-                method="POST",
-                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-            )
-            with urllib.request.urlopen(req, timeout=5) as resp:
-                if not json.load(resp)["data"]["queues"]:
-                    missing.append(q)
-        return missing
+            return json.load(resp)["data"]
+    except urllib.error.HTTPError as exc:
+        try:
+            msg = str(json.load(exc)["meta"]["result_msg"])
+        except (ValueError, KeyError, TypeError):
+            msg = exc.reason
+        if exc.code == 401:
+            raise CredentialsRefused(f"{endpoint}: {exc.code} {msg}") from None
+        raise GenError(f"the ClearML API at {host} answered {endpoint} with {exc.code} {msg}") from None
     except (urllib.error.URLError, OSError, KeyError, ValueError) as exc:
         raise GenError(f"the ClearML API at {host} did not answer ({getattr(exc, 'reason', exc)})") from None
+
+
+def clearml_missing_queues(host: str, access_key: str, secret_key: str, queues: list[str]) -> list[str]:
+    """Log in to the ClearML API with the agent's credentials; which of `queues` do not exist."""
+    basic = base64.b64encode(f"{access_key}:{secret_key}".encode()).decode()
+    try:
+        token = str(_clearml_call(host, "auth.login", {}, f"Basic {basic}")["token"])
+        missing = []
+        for q in queues:
+            found = _clearml_call(host, "queues.get_all", {"name": f"^{re.escape(q)}$"}, f"Bearer {token}")
+            if not found["queues"]:
+                missing.append(q)
+    except (KeyError, TypeError):
+        raise GenError(f"{host} does not answer as the ClearML API does") from None
+    return missing
 
 
 def as_table(checks: list[Check]) -> str:

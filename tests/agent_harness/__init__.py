@@ -1,34 +1,26 @@
-"""Test helper: run the real clearml-agent k8s glue against a stub ClearML server and a fake kubectl.
+"""Test helper: the real clearml-agent k8s glue of an installed release, run as its container runs it,
+against a stand-in ClearML API that checks the agent's credentials.
 
-``build_task_pod(template_yaml, namespace=..., queue_name=...)`` returns the pod manifest the agent
-would ``kubectl apply`` for one queued task, and the namespace it would apply it in.
-``run_agent_for_task`` returns the same plus everything observed (ClearML calls, kubectl calls,
-agent output).
+``ClearMLStandIn`` (clearml_stub.py) is the ClearML server; ``AgentDaemon`` (harness.py) starts the
+agent's daemon loop with the release's env, template and ServiceAccount token; ``plan_launch``
+(entrypoint.py) says what the container runs and what the host substitutes for it.
 """
 
-from .clearml_stub import ApiCall, ClearMLStubServer
-from .harness import (
-    DEFAULT_IMAGE,
-    DEFAULT_MAX_PODS,
-    DEFAULT_TASK_ID,
-    DEFAULT_WORKER_ID,
-    AgentHarnessError,
-    AgentRun,
-    agent_python,
-    build_task_pod,
-    run_agent_for_task,
-)
+from .clearml_stub import ApiCall, ClearMLStandIn, StatusChange
+from .entrypoint import AgentHarnessError, HostSide, Launch, plan_launch
+from .harness import AgentDaemon, agent_python, kubectl_as, sa_kubeconfig, task_pod_name
 
 __all__ = [
-    "DEFAULT_IMAGE",
-    "DEFAULT_MAX_PODS",
-    "DEFAULT_TASK_ID",
-    "DEFAULT_WORKER_ID",
+    "AgentDaemon",
     "AgentHarnessError",
-    "AgentRun",
     "ApiCall",
-    "ClearMLStubServer",
+    "ClearMLStandIn",
+    "HostSide",
+    "Launch",
+    "StatusChange",
     "agent_python",
-    "build_task_pod",
-    "run_agent_for_task",
+    "kubectl_as",
+    "plan_launch",
+    "sa_kubeconfig",
+    "task_pod_name",
 ]

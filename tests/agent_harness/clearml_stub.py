@@ -1,10 +1,28 @@
-"""A tiny in-memory stand-in for the ClearML API server, served on 127.0.0.1.
+"""A stand-in for clearml-server's REST API on 127.0.0.1: the only part of the agent's world that is not real.
 
-Only the REST calls the clearml-agent k8s glue makes while it pulls and schedules one task are
-implemented (auth.login, queues.*, tasks.*, events.add_batch). Every call is recorded in
-``ClearMLStubServer.calls``; calls to endpoints the stub does not know are answered with a ClearML
-style 404 error and also recorded in ``ClearMLStubServer.unhandled``, so a test can assert the agent
-stayed on the known path.
+It answers as clearml-server does where the agent can tell:
+
+* **Authentication.** ``auth.login`` takes HTTP Basic credentials and returns a signed token only for
+  the one key pair the stand-in was made with (the agent's own, from the release's Secret); any other
+  pair gets 401 with clearml-server's error shape (``result_subcode`` 22, "unauthorized (invalid
+  credentials)"), no credentials 401/20, a bad token 401/30. Every other call needs the token (or the
+  key pair), as on the real server.
+* **Queues and tasks.** Queues by name; ``queues.get_next_task`` pops the oldest entry; the task
+  endpoints the agent calls change a task's status as the server would (``tasks.stop`` -> stopped,
+  ``tasks.enqueue`` -> queued, ``tasks.failed``, ``tasks.started``, ``tasks.completed``,
+  ``tasks.dequeue``), and stamp ``last_change`` (an ISO-8601 string, as the server's JSON has it).
+* **Workers.** ``workers.register``/``unregister``/``status_report`` are recorded.
+
+What a test asks:
+
+``add_queue(name)``, ``enqueue(name, queue)`` (a new task, by name, as a user enqueues one; returns
+its id), ``abort(task_id)`` (a user clicks Abort), ``report_as_task(task_id, status)`` (what the task's
+own process reports from its pod: in_progress, completed, failed); ``workers()`` (worker id -> queue names, for
+those registered now), ``status_reports(worker)``, ``statuses(task_id)`` / ``history(task_id)`` (every
+status the task went through and who set it), ``task(task_id)``, ``queue_tasks(name)`` (what waits in
+a queue, e.g. the agent's pending queue ``k8s_scheduler``), ``log_lines(task_id)`` (what the agent
+logged to the task), ``calls`` (every call: endpoint and HTTP status; no credentials are kept) and
+``unknown_calls`` (endpoints the stand-in does not serve: a test asserts there are none).
 """
 
 from __future__ import annotations
@@ -15,6 +33,7 @@ import hashlib
 import hmac
 import json
 import re
+import secrets
 import socket
 import threading
 import time
@@ -25,42 +44,52 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-# The open-source clearml-server 2.x answers with feature_set "basic"; the agent then takes the
-# same code paths as against the server our chart talks to.
-DEFAULT_API_VERSION = "2.31"
-DEFAULT_SERVER_VERSION = "2.0.0"
-DEFAULT_FEATURE_SET = "basic"
+# The open-source clearml-server 2.x answers with feature_set "basic": the agent then takes the code
+# paths it takes against the server a Run:ai project's agent talks to.
+API_VERSION = "2.31"
+SERVER_VERSION = "2.0.0"
+FEATURE_SET = "basic"
 
-STUB_USER_ID = "harness-user"
-STUB_COMPANY_ID = "harness-company"
+USER_ID = "stand-in-user"
+COMPANY_ID = "stand-in-company"
 
 _PATH_RE = re.compile(r"^/(?:v(?P<version>[0-9.]+)/)?(?P<service>[a-z_]+)\.(?P<action>[a-z_]+)$")
 
+# clearml-server's 401 subcodes and messages (apiserver/apierrors/errors.conf)
+NO_CREDENTIALS = (20, "unauthorized (missing credentials)")
+INVALID_CREDENTIALS = (22, "unauthorized (invalid credentials) (failed to locate provided credentials)")
+BAD_AUTH_TYPE = (10, "unauthorized (bad authentication header type)")
+INVALID_TOKEN = (30, "invalid token (invalid jwt token)")
 
-class StubError(Exception):
-    """A ClearML API error answer (HTTP code, result_subcode, message)."""
+
+class ApiError(Exception):
+    """An error answer of the API: HTTP code, result_subcode, message."""
 
     def __init__(self, code: int, subcode: int, msg: str) -> None:
         super().__init__(msg)
-        self.code = code
-        self.subcode = subcode
-        self.msg = msg
+        self.code, self.subcode, self.msg = code, subcode, msg
 
 
 @dataclass(frozen=True)
 class ApiCall:
-    """One REST call the agent made to the stub."""
+    """One call the agent (or anyone) made: no body and no credentials are kept."""
 
-    service: str
-    action: str
-    version: str | None
-    method: str
-    body: Any
+    endpoint: str
     status: int
 
-    @property
-    def endpoint(self) -> str:
-        return f"{self.service}.{self.action}"
+
+@dataclass(frozen=True)
+class StatusChange:
+    status: str
+    reason: str
+    by: str  # the endpoint that set it, or "user" for what a test did as a ClearML user
+
+
+@dataclass
+class Worker:
+    queues: list[str]
+    registered: bool = True
+    reports: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _now() -> str:
@@ -71,166 +100,121 @@ def _b64url(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
-def make_token(*, api_version: str, server_version: str, feature_set: str, ttl_sec: int = 24 * 3600) -> str:
-    """A JWT shaped like the one clearml-server returns from auth.login (HS256, local key)."""
-    now = int(time.time())
-    header = {"alg": "HS256", "typ": "JWT"}
-    payload = {
-        "identity": {
-            "user": STUB_USER_ID,
-            "company": STUB_COMPANY_ID,
-            "role": "user",
-            "user_name": "harness",
-            "company_name": "harness",
-        },
-        "env": "<unknown>",
-        "api_version": api_version,
-        "server_version": server_version,
-        "feature_set": feature_set,
-        "iat": now,
-        "exp": now + ttl_sec,
-    }
-    signing_input = ".".join(
-        _b64url(json.dumps(part, separators=(",", ":")).encode("utf-8")) for part in (header, payload)
-    )
-    signature = hmac.new(b"clearml-stub-key", signing_input.encode("ascii"), hashlib.sha256).digest()
-    return f"{signing_input}.{_b64url(signature)}"
+class ClearMLStandIn:
+    """Threaded HTTP server on 127.0.0.1 that knows one key pair. Use as a context manager;
+    ``url`` is what the agent gets as ``CLEARML_API_HOST``."""
 
-
-def _project(doc: dict[str, Any], only_fields: list[str] | None) -> dict[str, Any]:
-    """Apply a ClearML ``only_fields`` projection (dotted paths); ``id`` is always returned."""
-    if not only_fields:
-        return copy.deepcopy(doc)
-    out: dict[str, Any] = {"id": doc.get("id")}
-    for dotted in only_fields:
-        parts = dotted.split(".")
-        src: Any = doc
-        for part in parts:
-            if not isinstance(src, dict) or part not in src:
-                src = None
-                break
-            src = src[part]
-        if src is None:
-            continue
-        dst = out
-        for part in parts[:-1]:
-            dst = dst.setdefault(part, {})
-        dst[parts[-1]] = copy.deepcopy(src)
-    return out
-
-
-@dataclass
-class _State:
-    queues: dict[str, dict[str, Any]] = field(default_factory=dict)
-    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
-    hyperparams: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    log_events: list[dict[str, Any]] = field(default_factory=list)
-
-
-class ClearMLStubServer:
-    """Threaded HTTP server on 127.0.0.1 answering the ClearML REST calls of the k8s glue.
-
-    Use as a context manager; ``url`` is the value for ``CLEARML_API_HOST``.
-    """
-
-    def __init__(
-        self,
-        *,
-        api_version: str = DEFAULT_API_VERSION,
-        server_version: str = DEFAULT_SERVER_VERSION,
-        feature_set: str = DEFAULT_FEATURE_SET,
-    ) -> None:
-        self.api_version = api_version
-        self.server_version = server_version
-        self.feature_set = feature_set
+    def __init__(self, access_key: str, secret_key: str) -> None:
+        self._credentials = (access_key, secret_key)
+        self._signing_key = secrets.token_bytes(32)
         self._lock = threading.RLock()
-        self._state = _State()
+        self._queues: dict[str, dict[str, Any]] = {}
+        self._tasks: dict[str, dict[str, Any]] = {}
+        self._history: dict[str, list[StatusChange]] = {}
+        self._log_lines: dict[str, list[str]] = {}
+        self._workers: dict[str, Worker] = {}
         self.calls: list[ApiCall] = []
-        self.unhandled: list[ApiCall] = []
+        self.unknown_calls: list[ApiCall] = []
         self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # ------------------------------------------------------------------ setup helpers
+    # ------------------------------------------------------------------ what a test does
 
-    def add_queue(self, name: str, queue_id: str | None = None) -> str:
-        queue_id = queue_id or uuid.uuid4().hex
+    def add_queue(self, name: str) -> str:
         with self._lock:
-            self._state.queues[queue_id] = {
-                "id": queue_id,
+            return self._create_queue(name, [])
+
+    def enqueue(self, name: str, queue: str, *, image: str = "python:3.11-slim") -> str:
+        """A new task called ``name``, enqueued to the queue called ``queue``; returns its id."""
+        task_id = uuid.uuid4().hex
+        with self._lock:
+            self._tasks[task_id] = {
+                "id": task_id,
                 "name": name,
-                "user": STUB_USER_ID,
-                "company": STUB_COMPANY_ID,
+                "type": "training",
+                "status": "created",
+                "status_reason": "",
+                "status_message": "",
+                "user": USER_ID,
+                "company": COMPANY_ID,
+                "project": None,
+                "parent": None,
                 "created": _now(),
-                "tags": [],
-                "system_tags": [],
-                "entries": [],
+                "last_change": _now(),
+                "script": {"repository": "", "branch": "", "entry_point": "train.py", "binary": "python3"},
+                "execution": {"queue": None},
+                "container": {"image": image, "arguments": "", "setup_shell_script": ""},
+                "hyperparams": {},
+                "runtime": {},
             }
-        return queue_id
+            self._history[task_id] = [StatusChange("created", "", "user")]
+            self._enqueue(task_id, self._queue_id(queue), "", by="user")
+        return task_id
 
-    def add_task(self, task_id: str, *, image: str, name: str = "harness task", **fields: Any) -> None:
-        task: dict[str, Any] = {
-            "id": task_id,
-            "name": name,
-            "type": "training",
-            "status": "created",
-            "user": STUB_USER_ID,
-            "company": STUB_COMPANY_ID,
-            "project": None,
-            "parent": None,
-            "created": _now(),
-            "tags": [],
-            "system_tags": [],
-            "script": {"repository": "", "branch": "", "entry_point": "train.py", "binary": "python3"},
-            "execution": {"queue": None},
-            "container": {"image": image, "arguments": "", "setup_shell_script": ""},
-            "runtime": {},
-        }
-        task.update(fields)
+    def abort(self, task_id: str) -> None:
+        """What Abort in the ClearML UI does to a task that is not running: it is stopped."""
         with self._lock:
-            self._state.tasks[task_id] = task
+            self._remove_from_queues(task_id)
+            self._set_status(self._task(task_id), "stopped", "aborted by user", by="user")
 
-    def enqueue(self, task_id: str, queue_id: str) -> None:
-        """Put a task in a queue, as a user clicking "Enqueue" would."""
-        self._do_enqueue({"task": task_id, "queue": queue_id, "update_execution_queue": True})
+    def report_as_task(self, task_id: str, status: str) -> None:
+        """What the task's own process (``clearml_agent execute`` in the task pod) reports: ``in_progress``
+        when it starts, then ``completed`` or ``failed``. No container runs the task here: a test that
+        moves the pod through Running to Succeeded says this for it."""
+        endpoint = {"in_progress": "tasks.started", "completed": "tasks.completed", "failed": "tasks.failed"}[status]
+        with self._lock:
+            self._remove_from_queues(task_id)
+            self._set_status(self._task(task_id), status, "", by=f"task ({endpoint})")
+
+    # ------------------------------------------------------------------ what a test asks
+
+    def workers(self) -> dict[str, list[str]]:
+        """Registered workers now: worker id -> names of the queues it serves."""
+        with self._lock:
+            return {w: list(info.queues) for w, info in self._workers.items() if info.registered}
+
+    def ever_registered(self) -> set[str]:
+        with self._lock:
+            return set(self._workers)
+
+    def status_reports(self, worker: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(self._workers[worker].reports) if worker in self._workers else []
+
+    def statuses(self, task_id: str) -> list[str]:
+        return [c.status for c in self.history(task_id)]
+
+    def history(self, task_id: str) -> list[StatusChange]:
+        with self._lock:
+            return list(self._history[task_id])
 
     def task(self, task_id: str) -> dict[str, Any]:
         with self._lock:
-            return copy.deepcopy(self._state.tasks[task_id])
+            return copy.deepcopy(self._task(task_id))
 
-    def queue(self, queue_id: str) -> dict[str, Any]:
+    def queue_tasks(self, name: str) -> list[str]:
+        """Ids of the tasks waiting in the queue called ``name`` (empty when there is no such queue)."""
         with self._lock:
-            return copy.deepcopy(self._state.queues[queue_id])
+            queue = next((q for q in self._queues.values() if q["name"] == name), None)
+            return [e["task"] for e in queue["entries"]] if queue else []
 
-    def queue_by_name(self, name: str) -> dict[str, Any] | None:
+    def log_lines(self, task_id: str) -> list[str]:
         with self._lock:
-            for q in self._state.queues.values():
-                if q["name"] == name:
-                    return copy.deepcopy(q)
-        return None
+            return list(self._log_lines.get(task_id, []))
 
-    def hyperparams(self, task_id: str) -> list[dict[str, Any]]:
+    def endpoints(self) -> list[str]:
         with self._lock:
-            return copy.deepcopy(self._state.hyperparams.get(task_id, []))
-
-    @property
-    def log_events(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return copy.deepcopy(self._state.log_events)
-
-    def endpoints_called(self) -> list[str]:
-        return [c.endpoint for c in self.calls]
+            return [c.endpoint for c in self.calls]
 
     # ------------------------------------------------------------------ server lifecycle
 
     @property
     def url(self) -> str:
         if self._httpd is None:
-            raise RuntimeError("stub server is not running")
-        port = self._httpd.server_address[1]
-        return f"http://127.0.0.1:{port}"
+            raise RuntimeError("the ClearML stand-in is not running")
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
 
-    def start(self) -> ClearMLStubServer:
-        stub = self
+    def start(self) -> ClearMLStandIn:
+        stand_in = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -244,16 +228,15 @@ class ClearMLStubServer:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep test output quiet
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802
-                stub._handle(self)
+            def do_POST(self) -> None:  # noqa: N802
+                stand_in._handle(self)
 
-            do_POST = do_GET  # noqa: N815
-            do_PUT = do_GET  # noqa: N815
+            do_GET = do_POST  # noqa: N815
+            do_PUT = do_POST  # noqa: N815
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="clearml-stub", daemon=True)
-        self._thread.start()
+        threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="clearml-stand-in", daemon=True).start()
         return self
 
     def stop(self) -> None:
@@ -261,47 +244,47 @@ class ClearMLStubServer:
             self._httpd.shutdown()
             self._httpd.server_close()
             self._httpd = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
 
-    def __enter__(self) -> ClearMLStubServer:
+    def __enter__(self) -> ClearMLStandIn:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # ------------------------------------------------------------------ request handling
+    # ------------------------------------------------------------------ HTTP
 
     def _handle(self, req: BaseHTTPRequestHandler) -> None:
         split = urlsplit(req.path)
         length = int(req.headers.get("Content-Length") or 0)
-        raw = req.rfile.read(length) if length else b""
-        body = self._parse_body(raw, req.headers.get("Content-Type") or "")
+        body = self._parse_body(req.rfile.read(length) if length else b"", req.headers.get("Content-Type") or "")
         if split.query and isinstance(body, dict):
             for key, values in parse_qs(split.query).items():
                 body.setdefault(key, values if len(values) > 1 else values[0])
 
         match = _PATH_RE.match(split.path)
-        if not match:
-            service, action, version = "?", split.path, None
-            status, payload = 404, self._error(404, 0, f"Invalid path {split.path}", "?")
-        else:
-            service, action, version = match["service"], match["action"], match["version"]
-            status, payload = self._dispatch(service, action, version, body)
+        endpoint = f"{match['service']}.{match['action']}" if match else split.path
+        handler = getattr(self, f"_api_{match['service']}_{match['action']}", None) if match else None
+        try:
+            if handler is None:  # the server resolves the endpoint before it authenticates
+                raise ApiError(404, 0, f"Unable to find endpoint for name {endpoint}")
+            self._authenticate(req.headers.get("Authorization") or "")
+            with self._lock:
+                data = handler(body)
+            status, payload = 200, self._answer(endpoint, 200, 0, "OK", data)
+        except ApiError as err:
+            status, payload = err.code, self._answer(endpoint, err.code, err.subcode, err.msg, {})
 
-        call = ApiCall(service, action, version, req.command, body, status)
+        call = ApiCall(endpoint, status)
         with self._lock:
             self.calls.append(call)
-            if status == 404 and getattr(self, f"_api_{service}_{action}", None) is None:
-                self.unhandled.append(call)
-
-        data = json.dumps(payload).encode("utf-8")
+            if handler is None:
+                self.unknown_calls.append(call)
+        data_out = json.dumps(payload).encode("utf-8")
         req.send_response(status)
         req.send_header("Content-Type", "application/json")
-        req.send_header("Content-Length", str(len(data)))
+        req.send_header("Content-Length", str(len(data_out)))
         req.end_headers()
-        req.wfile.write(data)
+        req.wfile.write(data_out)
 
     @staticmethod
     def _parse_body(raw: bytes, content_type: str) -> Any:
@@ -315,193 +298,280 @@ class ClearMLStubServer:
         except ValueError:
             return {"_raw": text}
 
-    def _meta(self, code: int, subcode: int, msg: str, endpoint: str, version: str | None) -> dict[str, Any]:
-        return {
+    @staticmethod
+    def _answer(endpoint: str, code: int, subcode: int, msg: str, data: Any) -> dict[str, Any]:
+        meta = {
             "id": uuid.uuid4().hex,
             "trx": uuid.uuid4().hex,
-            "endpoint": {
-                "name": endpoint,
-                "requested_version": version or self.api_version,
-                "actual_version": version or self.api_version,
-            },
+            "endpoint": {"name": endpoint, "requested_version": API_VERSION, "actual_version": API_VERSION},
             "result_code": code,
             "result_subcode": subcode,
             "result_msg": msg,
-            "error_stack": "",
+            "error_stack": None,
+            "error_data": {},
         }
+        return {"meta": meta, "data": data}
 
-    def _error(
-        self, code: int, subcode: int, msg: str, endpoint: str, version: str | None = None
-    ) -> dict[str, Any]:
-        return {"meta": self._meta(code, subcode, msg, endpoint, version), "data": {}}
+    # ------------------------------------------------------------------ authentication
 
-    def _dispatch(
-        self, service: str, action: str, version: str | None, body: Any
-    ) -> tuple[int, dict[str, Any]]:
-        endpoint = f"{service}.{action}"
-        handler = getattr(self, f"_api_{service}_{action}", None)
-        if handler is None:
-            msg = f"Unknown endpoint {endpoint} (not implemented by the stub)"
-            return 404, self._error(404, 0, msg, endpoint)
-        try:
-            with self._lock:
-                data = handler(body)
-        except StubError as err:
-            return err.code, self._error(err.code, err.subcode, err.msg, endpoint, version)
-        return 200, {"meta": self._meta(200, 0, "OK", endpoint, version), "data": data}
+    def _authenticate(self, header: str) -> None:
+        scheme, _, value = header.strip().partition(" ")
+        if not value:
+            raise ApiError(401, *NO_CREDENTIALS)
+        if scheme.lower() == "basic":
+            try:
+                key, _, secret = base64.b64decode(value).decode("latin-1").partition(":")
+            except ValueError:
+                raise ApiError(401, 21, "unauthorized (malformed credentials)") from None
+            if not (
+                hmac.compare_digest(key.encode(), self._credentials[0].encode())
+                and hmac.compare_digest(secret.encode(), self._credentials[1].encode())
+            ):
+                raise ApiError(401, *INVALID_CREDENTIALS)
+        elif scheme.lower() == "bearer":
+            if not self._valid_token(value):
+                raise ApiError(401, *INVALID_TOKEN)
+        else:
+            raise ApiError(401, *BAD_AUTH_TYPE)
 
-    # ------------------------------------------------------------------ helpers
+    def _token(self) -> str:
+        """A JWT shaped like clearml-server's (HS256), signed with a key of this stand-in."""
+        now = int(time.time())
+        header = {"alg": "HS256", "typ": "JWT"}
+        claims = {
+            "identity": {"user": USER_ID, "company": COMPANY_ID, "role": "user", "user_name": "agent"},
+            "env": "<unknown>",
+            "api_version": API_VERSION,
+            "server_version": SERVER_VERSION,
+            "feature_set": FEATURE_SET,
+            "iat": now,
+            "exp": now + 24 * 3600,
+        }
+        signing_input = ".".join(_b64url(json.dumps(p, separators=(",", ":")).encode()) for p in (header, claims))
+        signature = hmac.new(self._signing_key, signing_input.encode("ascii"), hashlib.sha256).digest()
+        return f"{signing_input}.{_b64url(signature)}"
 
-    def _get_task(self, task_id: Any) -> dict[str, Any]:
-        task = self._state.tasks.get(task_id)
+    def _valid_token(self, token: str) -> bool:
+        signing_input, _, signature = token.rpartition(".")
+        expected = _b64url(hmac.new(self._signing_key, signing_input.encode("ascii"), hashlib.sha256).digest())
+        if not signing_input or not hmac.compare_digest(signature, expected):
+            return False
+        claims_part = signing_input.partition(".")[2]
+        claims = json.loads(base64.urlsafe_b64decode(claims_part + "=" * (-len(claims_part) % 4)))
+        return int(claims.get("exp", 0)) > time.time()
+
+    # ------------------------------------------------------------------ state helpers
+
+    def _task(self, task_id: Any) -> dict[str, Any]:
+        task = self._tasks.get(task_id)
         if task is None:
-            raise StubError(400, 101, f"Invalid task id: id={task_id}")
+            raise ApiError(400, 101, f"Invalid task id: id={task_id}")
         return task
 
-    def _get_queue(self, queue_id: Any) -> dict[str, Any]:
-        queue = self._state.queues.get(queue_id)
+    def _queue(self, queue_id: Any) -> dict[str, Any]:
+        queue = self._queues.get(queue_id)
         if queue is None:
-            raise StubError(400, 701, f"Invalid queue id: id={queue_id}")
+            raise ApiError(400, 701, f"Invalid queue id: id={queue_id}")
         return queue
+
+    def _queue_id(self, name: str) -> str:
+        for q in self._queues.values():
+            if q["name"] == name:
+                return str(q["id"])
+        raise KeyError(f"the stand-in has no queue {name!r}: add_queue() it first")
+
+    def _create_queue(self, name: str, system_tags: list[str]) -> str:
+        queue_id = uuid.uuid4().hex
+        self._queues[queue_id] = {
+            "id": queue_id,
+            "name": name,
+            "user": USER_ID,
+            "company": COMPANY_ID,
+            "created": _now(),
+            "tags": [],
+            "system_tags": list(system_tags),
+            "entries": [],
+        }
+        return queue_id
+
+    def _set_status(self, task: dict[str, Any], status: str, reason: str, by: str) -> None:
+        task.update(status=status, status_reason=reason, last_change=_now())
+        self._history[task["id"]].append(StatusChange(status, reason, by))
 
     def _remove_from_queues(self, task_id: str, queue_id: str | None = None) -> int:
         removed = 0
-        for q in self._state.queues.values():
-            if queue_id is not None and q["id"] != queue_id:
-                continue
-            before = len(q["entries"])
-            q["entries"] = [e for e in q["entries"] if e["task"] != task_id]
-            removed += before - len(q["entries"])
+        for q in self._queues.values():
+            if queue_id in (None, q["id"]):
+                before = len(q["entries"])
+                q["entries"] = [e for e in q["entries"] if e["task"] != task_id]
+                removed += before - len(q["entries"])
         return removed
 
-    def _do_enqueue(self, body: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            task = self._get_task(body.get("task"))
-            queue = self._get_queue(body.get("queue"))
-            self._remove_from_queues(task["id"])
-            queue["entries"].append({"task": task["id"], "added": _now()})
-            task["status"] = "queued"
-            task["status_reason"] = body.get("status_reason", "")
-            if body.get("update_execution_queue", True):
-                task.setdefault("execution", {})["queue"] = queue["id"]
-            return {"queued": 1, "updated": 1, "fields": {"status": "queued"}}
+    def _enqueue(self, task_id: str, queue_id: str, reason: str, by: str, update_execution: bool = True) -> None:
+        task, queue = self._task(task_id), self._queue(queue_id)
+        self._remove_from_queues(task_id)
+        queue["entries"].append({"task": task_id, "added": _now()})
+        if update_execution:
+            task["execution"]["queue"] = queue_id
+        self._set_status(task, "queued", reason, by)
 
-    # ------------------------------------------------------------------ endpoints: auth
+    # ------------------------------------------------------------------ auth, workers, events
 
     def _api_auth_login(self, body: Any) -> dict[str, Any]:
-        return {
-            "token": make_token(
-                api_version=self.api_version, server_version=self.server_version, feature_set=self.feature_set
-            )
-        }
+        return {"token": self._token()}
 
-    # ------------------------------------------------------------------ endpoints: queues
+    def _api_workers_register(self, body: dict[str, Any]) -> dict[str, Any]:
+        names = [self._queues[q]["name"] if q in self._queues else q for q in body.get("queues") or []]
+        self._workers[str(body.get("worker"))] = Worker(queues=names)
+        return {}
+
+    def _api_workers_unregister(self, body: dict[str, Any]) -> dict[str, Any]:
+        worker = self._workers.get(str(body.get("worker")))
+        if worker is None:
+            raise ApiError(400, 1001, f"Invalid worker id: {body.get('worker')}")
+        worker.registered = False
+        return {}
+
+    def _api_workers_status_report(self, body: dict[str, Any]) -> dict[str, Any]:
+        worker = self._workers.setdefault(str(body.get("worker")), Worker(queues=[]))
+        worker.reports.append({k: body.get(k) for k in ("task", "queue", "queues", "timestamp")})
+        return {}
+
+    def _api_workers_get_all(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {"workers": [{"id": w, "queues": []} for w, info in self._workers.items() if info.registered]}
+
+    def _api_events_add_batch(self, body: Any) -> dict[str, Any]:
+        events = body if isinstance(body, list) else [body]
+        for event in events:
+            if isinstance(event, dict) and event.get("task"):
+                self._log_lines.setdefault(str(event["task"]), []).append(str(event.get("msg", "")))
+        return {"added": len(events), "errors": 0, "errors_info": {}}
+
+    # ------------------------------------------------------------------ queues
 
     def _api_queues_get_all(self, body: dict[str, Any]) -> dict[str, Any]:
-        queues = list(self._state.queues.values())
+        queues = list(self._queues.values())
         if body.get("id"):
             ids = body["id"] if isinstance(body["id"], list) else [body["id"]]
             queues = [q for q in queues if q["id"] in ids]
         if body.get("name"):
             pattern = re.compile(str(body["name"]), re.IGNORECASE)
             queues = [q for q in queues if pattern.search(q["name"])]
-        return {"queues": [_project(q, body.get("only_fields")) for q in queues]}
+        fields = body.get("only_fields")
+        return {
+            "queues": [
+                {k: copy.deepcopy(v) for k, v in q.items() if not fields or k in fields or k == "id"} for q in queues
+            ]
+        }
 
     def _api_queues_get_by_id(self, body: dict[str, Any]) -> dict[str, Any]:
-        return {"queue": copy.deepcopy(self._get_queue(body.get("queue")))}
+        return {"queue": copy.deepcopy(self._queue(body.get("queue")))}
+
+    def _api_queues_get_default(self, body: dict[str, Any]) -> dict[str, Any]:
+        raise ApiError(400, 702, "No queue is tagged as the default queue for this company")
 
     def _api_queues_create(self, body: dict[str, Any]) -> dict[str, Any]:
-        name = body.get("name")
+        name = str(body.get("name") or "")
         if not name:
-            raise StubError(400, 12, "Validation error: name is required")
-        if any(q["name"] == name for q in self._state.queues.values()):
-            raise StubError(400, 702, f"Queue with this name already exists: name={name}")
-        queue_id = self.add_queue(name)
-        self._state.queues[queue_id]["system_tags"] = list(body.get("system_tags") or [])
-        self._state.queues[queue_id]["tags"] = list(body.get("tags") or [])
-        return {"id": queue_id}
+            raise ApiError(400, 12, "Validation error (name is required)")
+        if any(q["name"] == name for q in self._queues.values()):
+            raise ApiError(400, 702, f"Queue with this name already exists: name={name}")
+        return {"id": self._create_queue(name, list(body.get("system_tags") or []))}
 
     def _api_queues_get_next_task(self, body: dict[str, Any]) -> dict[str, Any]:
-        queue = self._get_queue(body.get("queue"))
+        queue = self._queue(body.get("queue"))
         if not queue["entries"]:
             return {}
         entry = queue["entries"].pop(0)
-        result: dict[str, Any] = {"entry": entry}
+        answer: dict[str, Any] = {"entry": entry}
         if body.get("get_task_info"):
-            task = self._state.tasks.get(entry["task"], {})
-            result["task_info"] = {"company": task.get("company"), "user": task.get("user")}
-        return result
+            answer["task_info"] = {"company": COMPANY_ID, "user": USER_ID}
+        return answer
 
     def _api_queues_remove_task(self, body: dict[str, Any]) -> dict[str, Any]:
-        self._get_queue(body.get("queue"))
+        self._queue(body.get("queue"))
         return {"removed": self._remove_from_queues(str(body.get("task")), body.get("queue"))}
 
     def _api_queues_add_task(self, body: dict[str, Any]) -> dict[str, Any]:
-        queue = self._get_queue(body.get("queue"))
-        self._get_task(body.get("task"))
-        queue["entries"].append({"task": body["task"], "added": _now()})
+        queue, task = self._queue(body.get("queue")), self._task(body.get("task"))
+        queue["entries"].append({"task": task["id"], "added": _now()})
         return {"added": 1}
 
     def _api_queues_move_task_to_front(self, body: dict[str, Any]) -> dict[str, Any]:
-        queue = self._get_queue(body.get("queue"))
-        entries = [e for e in queue["entries"] if e["task"] == body.get("task")]
-        rest = [e for e in queue["entries"] if e["task"] != body.get("task")]
-        queue["entries"] = entries + rest
+        queue = self._queue(body.get("queue"))
+        queue["entries"].sort(key=lambda e: e["task"] != body.get("task"))
         return {"position": 0}
 
-    # ------------------------------------------------------------------ endpoints: tasks
+    # ------------------------------------------------------------------ tasks
 
     def _api_tasks_get_all(self, body: dict[str, Any]) -> dict[str, Any]:
-        tasks = list(self._state.tasks.values())
+        tasks = list(self._tasks.values())
         if body.get("id") is not None:
             ids = body["id"] if isinstance(body["id"], list) else [body["id"]]
             tasks = [t for t in tasks if t["id"] in ids]
         if body.get("status"):
-            statuses = body["status"] if isinstance(body["status"], list) else [body["status"]]
-            tasks = [t for t in tasks if t["status"] in statuses]
-        return {"tasks": [_project(t, body.get("only_fields")) for t in tasks]}
+            wanted = body["status"] if isinstance(body["status"], list) else [body["status"]]
+            tasks = [t for t in tasks if t["status"] in wanted]
+        fields = body.get("only_fields")
+        return {
+            "tasks": [
+                {k: copy.deepcopy(v) for k, v in t.items() if not fields or k in fields or k == "id"} for t in tasks
+            ]
+        }
 
     def _api_tasks_get_by_id(self, body: dict[str, Any]) -> dict[str, Any]:
-        return {"task": copy.deepcopy(self._get_task(body.get("task")))}
+        return {"task": copy.deepcopy(self._task(body.get("task")))}
 
     def _api_tasks_enqueue(self, body: dict[str, Any]) -> dict[str, Any]:
-        return self._do_enqueue(body)
+        self._enqueue(
+            str(body.get("task")),
+            str(body.get("queue")),
+            str(body.get("status_reason") or ""),
+            by="tasks.enqueue",
+            update_execution=bool(body.get("update_execution_queue", True)),
+        )
+        return {"queued": 1, "updated": 1, "fields": {"status": "queued"}}
+
+    def _change(self, body: dict[str, Any], status: str, by: str, dequeue: bool = True) -> dict[str, Any]:
+        task = self._task(body.get("task"))
+        if dequeue:
+            self._remove_from_queues(task["id"])
+        if body.get("status_message"):
+            task["status_message"] = str(body["status_message"])
+        self._set_status(task, status, str(body.get("status_reason") or ""), by=by)
+        return {"updated": 1, "fields": {"status": status}}
 
     def _api_tasks_stop(self, body: dict[str, Any]) -> dict[str, Any]:
-        task = self._get_task(body.get("task"))
-        task["status"] = "stopped"
-        task["status_reason"] = body.get("status_reason", "")
-        return {"updated": 1, "fields": {"status": "stopped"}}
+        return self._change(body, "stopped", "tasks.stop")
 
     def _api_tasks_failed(self, body: dict[str, Any]) -> dict[str, Any]:
-        task = self._get_task(body.get("task"))
-        task["status"] = "failed"
-        task["status_reason"] = body.get("status_reason", "")
-        self._remove_from_queues(task["id"])
-        return {"updated": 1, "fields": {"status": "failed"}}
+        return self._change(body, "failed", "tasks.failed")
+
+    def _api_tasks_dequeue(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._change(body, "created", "tasks.dequeue")
+
+    def _api_tasks_started(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._change(body, "in_progress", "tasks.started")
+
+    def _api_tasks_completed(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._change(body, "completed", "tasks.completed")
+
+    def _api_tasks_update(self, body: dict[str, Any]) -> dict[str, Any]:
+        task = self._task(body.get("task"))
+        for key in ("status_message", "tags", "name", "comment"):
+            if key in body:
+                task[key] = copy.deepcopy(body[key])
+        task["last_change"] = _now()
+        return {"updated": 1, "fields": {}}
 
     def _api_tasks_edit(self, body: dict[str, Any]) -> dict[str, Any]:
-        task = self._get_task(body.get("task"))
-        for key, value in body.items():
-            if key not in ("task", "force"):
-                task[key] = copy.deepcopy(value)
+        task = self._task(body.get("task"))
+        task.update({k: copy.deepcopy(v) for k, v in body.items() if k not in ("task", "force")})
+        task["last_change"] = _now()
         return {"updated": 1, "fields": {}}
 
     def _api_tasks_edit_hyper_params(self, body: dict[str, Any]) -> dict[str, Any]:
-        task = self._get_task(body.get("task"))
-        params = self._state.hyperparams.setdefault(task["id"], [])
+        task = self._task(body.get("task"))
         for p in body.get("hyperparams") or []:
-            params[:] = [x for x in params if (x["section"], x["name"]) != (p.get("section"), p.get("name"))]
-            params.append(dict(p))
+            task["hyperparams"].setdefault(p.get("section"), {})[p.get("name")] = dict(p)
         return {"updated": 1}
-
-    # ------------------------------------------------------------------ endpoints: events
-
-    def _api_events_add_batch(self, body: Any) -> dict[str, Any]:
-        events = body if isinstance(body, list) else [body]
-        self._state.log_events.extend(events)
-        return {"added": len(events), "errors": 0, "errors_info": {}}
-
-    def _api_events_add(self, body: Any) -> dict[str, Any]:
-        self._state.log_events.append(body)
-        return {}

@@ -25,7 +25,7 @@ def test_agent_serves_all_queues_comma_joined(helm: Helm) -> None:
 
 
 def test_extra_args_name_the_namespace_once_and_the_mounted_template(helm: Helm) -> None:
-    rendered = helm.template(values(agent={"extraArgs": ["--create-queue", "--ports-mode"]}))
+    rendered = helm.template(values(agent={"extraArgs": ["--create-queue", "--ports-mode"], "maxPods": 0}))
     args = rendered.agent_env_value("K8S_GLUE_EXTRA_ARGS").split()
     assert args == [
         "--namespace",

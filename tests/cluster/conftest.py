@@ -2,6 +2,17 @@
 
 The control plane has no nodes and no scheduler: pods are created and stay Pending. That is expected;
 what these tests check is what the API server accepts, defaults, authorizes and stores.
+
+For scenarios with the real agent:
+``install_clearml(kube, workdir, flavour, version, ...)`` installs a ClearML install (a helm release of
+the objects the real chart renders) and returns its namespace, release and the agent's key pair;
+``install_project(kube, workdir, ...)`` adds a Run:ai project namespace and our release, rendered live
+from it, and returns a ``Project``; ``remove_project(project)`` takes both away again.
+``clearml_for(access_key, secret_key, *queues)`` is a ClearML stand-in that knows that key pair and
+has those queues; ``run_agent(kube, namespace, release, clearml, workdir)`` the release's agent,
+started as its container and registered with that stand-in (a context manager: it stops on exit).
+``get_pod(kube, namespace, name)`` is the pod, or None.
+``set_pod_phase(kube, namespace, name, phase)`` moves a pod as a kubelet would report it.
 """
 
 from __future__ import annotations
@@ -13,13 +24,16 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.agent_harness import AgentDaemon, ClearMLStandIn, kubectl_as, sa_kubeconfig
 from tests.conftest import CHART, ROOT, tool
-from tests.fixtures.installs import json_to_yaml
+from tests.fixtures.installs import flavour_a, flavour_b, json_to_yaml
 
 pytestmark = pytest.mark.cluster
 
@@ -77,23 +91,8 @@ class Kube:
 
     def service_account_kubeconfig(self, namespace: str, sa: str, directory: Path) -> str:
         """A kubeconfig that authenticates with a real token of ServiceAccount namespace/sa."""
-        token = self.kubectl("create", "token", sa, "-n", namespace, "--duration", "10m").stdout.strip()
-        cfg = json.loads(self.kubectl("config", "view", "--raw", "--minify", "-o", "json").stdout)
-        cluster = cfg["clusters"][0]["cluster"]
         path = directory / f"{namespace}-{sa}.kubeconfig"
-        path.write_text(
-            json_to_yaml(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Config",
-                    "current-context": "sa",
-                    "clusters": [{"name": "c", "cluster": cluster}],
-                    "contexts": [{"name": "sa", "context": {"cluster": "c", "user": "sa", "namespace": namespace}}],
-                    "users": [{"name": "sa", "user": {"token": token}}],
-                }
-            )
-        )
-        return str(path)
+        return str(sa_kubeconfig(kubectl_as(self.kubeconfig), namespace, sa, path, duration="10m"))
 
 
 @pytest.fixture(scope="module")
@@ -133,4 +132,145 @@ def decode(secret: dict[str, Any], key: str) -> str:
     return base64.b64decode(secret["data"][key]).decode()
 
 
-__all__ = ["CHART", "Kube", "decode", "local_chart", "unique"]
+def install_clearml(
+    kube: Kube, workdir: Path, flavour: str, version: str, *, access_key: str, secret_key: str, queue: str = "gpu"
+) -> tuple[str, str]:
+    """A ClearML install as the real chart `flavour` ("a": clearml, "b": clearml-agent) `version` leaves
+    it, as a helm release in a namespace of its own; returns (namespace, release)."""
+    clearml_ns, source_release = unique("ml"), unique("rel")
+    if flavour == "a":
+        objs = flavour_a(
+            release=source_release, namespace=clearml_ns, version=version, access_key=access_key, secret_key=secret_key
+        )
+    else:
+        objs = flavour_b(
+            release=source_release,
+            namespace=clearml_ns,
+            chart_version=version,
+            access_key=access_key,
+            secret_key=secret_key,
+            queue=queue,
+            base_pod_template={
+                "labels": {"team": "vision"},
+                "tolerations": [{"key": "gpu", "operator": "Exists"}],
+                "resources": {"limits": {"nvidia.com/gpu": 1}},
+            },
+        )
+    chart = local_chart(workdir, "clearml" if flavour == "a" else "clearml-agent", version, objs)
+    kube.create_namespace(clearml_ns)
+    kube.helm("v4", "install", source_release, str(chart), "-n", clearml_ns, "--wait=false")
+    return clearml_ns, source_release
+
+
+@dataclass
+class Project:
+    """A Run:ai project with our release installed, its values rendered live from a ClearML install."""
+
+    kube: Kube
+    clearml_ns: str
+    source_release: str
+    project: str
+    access_key: str  # the agent's key pair, as the ClearML install holds it
+    secret_key: str
+    values_path: Path
+    helm: str = "v4"
+
+    @property
+    def namespace(self) -> str:
+        return f"runai-{self.project}"
+
+    @property
+    def release(self) -> str:
+        return f"clearml-runai-{self.project}"
+
+    @property
+    def queue(self) -> str:
+        return f"runai-{self.project}"
+
+    def upgrade(self, *helm_args: str) -> None:
+        """helm upgrade with the rendered values and `helm_args` (e.g. --set agent.maxPods=1)."""
+        self.kube.helm(
+            self.helm,
+            "upgrade",
+            self.release,
+            str(CHART),
+            "-n",
+            self.namespace,
+            "-f",
+            str(self.values_path),
+            *helm_args,
+        )
+
+    def pod(self, name: str) -> dict[str, Any] | None:
+        return get_pod(self.kube, self.namespace, name)
+
+    def task_pods(self) -> list[dict[str, Any]]:
+        """Every pod of the namespace that the agent made (label CLEARML=agent-...)."""
+        pods = self.kube.get("pod", self.namespace)["items"]
+        return [p for p in pods if str((p["metadata"].get("labels") or {}).get("CLEARML", "")).startswith("agent-")]
+
+
+def install_project(
+    kube: Kube, workdir: Path, *, flavour: str = "b", version: str = "5.3.0", helm: str = "v4"
+) -> Project:
+    project = unique("p")
+    access, secret = f"AK{project.upper().replace('-', '')}", f"SK-{project}-secret"
+    clearml_ns, source_release = install_clearml(kube, workdir, flavour, version, access_key=access, secret_key=secret)
+    made = Project(kube, clearml_ns, source_release, project, access, secret, workdir / "values.yaml", helm)
+    kube.create_namespace(made.namespace, {"runai/queue": project})
+    kube.gen("render", "--project", project, "--clearml-namespace", clearml_ns, "-o", str(made.values_path))
+    kube.helm(helm, "install", made.release, str(CHART), "-n", made.namespace, "-f", str(made.values_path))
+    return made
+
+
+def remove_project(p: Project) -> None:
+    p.kube.helm(p.helm, "uninstall", p.release, "-n", p.namespace, check=False)
+    p.kube.helm("v4", "uninstall", p.source_release, "-n", p.clearml_ns, check=False)
+    p.kube.kubectl("delete", "namespace", p.namespace, p.clearml_ns, "--wait=false", check=False)
+
+
+def get_pod(kube: Kube, namespace: str, name: str) -> dict[str, Any] | None:
+    proc = kube.kubectl("get", "pod", name, "-n", namespace, "-o", "json", check=False)
+    return json.loads(proc.stdout) if proc.returncode == 0 else None
+
+
+def clearml_for(access_key: str, secret_key: str, *queues: str) -> ClearMLStandIn:
+    """A ClearML stand-in that knows one key pair and has `queues`."""
+    stand_in = ClearMLStandIn(access_key, secret_key)
+    for queue in queues:
+        stand_in.add_queue(queue)
+    return stand_in
+
+
+@contextmanager
+def run_agent(
+    kube: Kube, namespace: str, release: str, clearml: ClearMLStandIn, workdir: Path, *, registered: bool = True
+) -> Iterator[AgentDaemon]:
+    """The release's agent, running as its container runs; with `registered`, once its worker is."""
+    with AgentDaemon(kube.kubeconfig, namespace, release, clearml, workdir) as agent:
+        if registered:
+            agent.wait_for(lambda: clearml.workers(), "the agent's worker registration")
+        yield agent
+
+
+def set_pod_phase(kube: Kube, namespace: str, name: str, phase: str) -> None:
+    """Report a pod's phase through the status subresource, as a kubelet does."""
+    patch = json.dumps({"status": {"phase": phase}})
+    kube.kubectl("patch", "pod", name, "-n", namespace, "--subresource=status", "--type=merge", "-p", patch)
+
+
+__all__ = [
+    "CHART",
+    "Kube",
+    "Project",
+    "clearml_for",
+    "decode",
+    "get_pod",
+    "install_clearml",
+    "install_project",
+    "local_chart",
+    "remove_project",
+    "run_agent",
+    "set_pod_phase",
+    "unique",
+]

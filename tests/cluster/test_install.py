@@ -16,11 +16,10 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from tests.agent_harness import build_task_pod
-from tests.conftest import tool
-from tests.fixtures.installs import SERVER_ONLY, flavour_a, flavour_b
+from tests.agent_harness import task_pod_name
+from tests.fixtures.installs import SERVER_ONLY
 
-from .conftest import CHART, Kube, decode, local_chart, unique
+from .conftest import CHART, Kube, clearml_for, decode, get_pod, install_clearml, run_agent, unique
 
 pytestmark = pytest.mark.cluster
 
@@ -80,32 +79,9 @@ def resource_versions(kube: Kube, namespace: str) -> dict[str, str]:
 def installed(request: pytest.FixtureRequest, kube: Kube, tmp_path_factory: pytest.TempPathFactory):
     flavour, version, helm = SCENARIOS[request.param]
     workdir = tmp_path_factory.mktemp(request.param)
-    clearml_ns = unique("ml")
-    source_release = unique("rel")
     project = unique("p")
     access, secret = f"AK{project.upper().replace('-', '')}", f"SK-{project}-secret"
-    if flavour == "a":
-        objs = flavour_a(
-            release=source_release, namespace=clearml_ns, version=version, access_key=access, secret_key=secret
-        )
-        chart = local_chart(workdir, "clearml", version, objs)
-    else:
-        objs = flavour_b(
-            release=source_release,
-            namespace=clearml_ns,
-            chart_version=version,
-            access_key=access,
-            secret_key=secret,
-            queue="gpu",
-            base_pod_template={
-                "labels": {"team": "vision"},
-                "tolerations": [{"key": "gpu", "operator": "Exists"}],
-                "resources": {"limits": {"nvidia.com/gpu": 1}},
-            },
-        )
-        chart = local_chart(workdir, "clearml-agent", version, objs)
-    kube.create_namespace(clearml_ns)
-    kube.helm("v4", "install", source_release, str(chart), "-n", clearml_ns, "--wait=false")
+    clearml_ns, source_release = install_clearml(kube, workdir, flavour, version, access_key=access, secret_key=secret)
     namespace = f"runai-{project}"
     kube.create_namespace(namespace, {"runai/queue": project})
     before = resource_versions(kube, clearml_ns)
@@ -241,31 +217,21 @@ def test_agent_service_account_rbac_is_evaluated_by_the_api_server(installed: In
     assert not [c for c in crbs if installed.release in json.dumps(c)], "the release made cluster-wide RBAC"
 
 
-def test_real_agent_builds_a_task_pod_the_api_server_accepts(installed: Installed) -> None:
-    """The pinned clearml-agent builds the pod from the installed template; kubectl creates it as the agent."""
+def test_real_agent_creates_the_task_pod_as_its_service_account(installed: Installed) -> None:
+    """The pinned clearml-agent's daemon loop, started from the installed release as its container starts,
+    pulls a task from the project's queue and creates its pod through the API server with its own token."""
     kube, ns = installed.kube, installed.namespace
-    template_file = installed.workdir / "template.yaml"
-    cm = next(o for o in installed.objects() if o["kind"] == "ConfigMap")
-    template_file.write_text(cm["data"]["template.yaml"])
-    env = agent_env(installed)
-    args = env["K8S_GLUE_EXTRA_ARGS"]["value"].split()
-    pod, pod_ns = build_task_pod(
-        template_file,
-        namespace=args[args.index("--namespace") + 1],
-        queue_name=env["K8S_GLUE_QUEUE"]["value"],
-        worker_id=installed.release,
-    )
-    assert pod_ns == ns
-    sa = installed.one("Deployment")["spec"]["template"]["spec"]["serviceAccountName"]
-    sa_kubeconfig = kube.service_account_kubeconfig(ns, sa, installed.workdir)
-    manifest = installed.workdir / "pod.yaml"
-    manifest.write_text(json.dumps(pod))
-    # exactly as the agent runs it: kubectl apply --namespace=<ns> -f <file>, with the agent's own token
-    kube.run([tool("kubectl"), "--kubeconfig", sa_kubeconfig, "apply", f"--namespace={pod_ns}", "-f", str(manifest)])
-    created = kube.get("pod", ns, pod["metadata"]["name"])
+    queue = f"runai-{installed.project}"
+    with (
+        clearml_for(installed.access_key, installed.secret_key, queue) as clearml,
+        run_agent(kube, ns, installed.release, clearml, installed.workdir / "agent") as agent,
+    ):
+        task = clearml.enqueue("train", queue)
+        created = agent.wait_for(lambda: get_pod(kube, ns, task_pod_name(task)), f"a pod for task {task}")
     spec = created["spec"]
     assert spec["schedulerName"] == "runai-scheduler"
     assert created["metadata"]["labels"]["project"] == installed.project
+    assert created["metadata"]["labels"]["clearml-agent-queue-name"] == queue
     assert created["metadata"]["namespace"] == ns
     assert spec.get("automountServiceAccountToken") is False
     assert spec.get("serviceAccountName") == "default"
@@ -274,21 +240,10 @@ def test_real_agent_builds_a_task_pod_the_api_server_accepts(installed: Installe
     assert f".{installed.clearml_ns}.svc.cluster.local" in cenv["CLEARML_API_HOST"]["value"]
     assert resolve(installed, cenv["CLEARML_API_ACCESS_KEY"]) == installed.access_key
     assert resolve(installed, cenv["CLEARML_API_SECRET_KEY"]) == installed.secret_key
+    assert cenv["CLEARML_WORKER_ID"]["value"] == f"{installed.release}:{task}"
     # no nodes and no scheduler in the local control plane: the pod stays Pending, as expected
     assert created["status"]["phase"] == "Pending"
-    # the agent may clean it up again
-    kube.run(
-        [
-            tool("kubectl"),
-            "--kubeconfig",
-            sa_kubeconfig,
-            "delete",
-            "pod",
-            pod["metadata"]["name"],
-            f"--namespace={pod_ns}",
-            "--wait=false",
-        ]
-    )
+    kube.kubectl("delete", "pod", task_pod_name(task), "-n", ns, "--wait=false")
 
 
 def pod_template_hash(installed: Installed) -> dict[str, str]:

@@ -1,161 +1,265 @@
-"""The agent harness runs the real clearml-agent k8s glue and returns the pod it would apply.
+"""The agent harness's own logic, without a cluster or an agent process.
 
-Two cases on a template shaped like the one our chart renders:
-* without metadata.namespace the task pod goes to the agent's --namespace (the Run:ai project
-  namespace) and keeps the scheduler, labels, annotations, tolerations and the task env;
-* with metadata.namespace: clearml in the template the agent applies the task pod in "clearml",
-  whatever --namespace it was started with.
+* the ClearML stand-in answers authentication as clearml-server does (its own HTTP server, in process);
+* ``plan_launch`` reproduces the k8s glue image's entrypoint: the flags it builds from the env, the
+  conf it writes, what it maps from the pod onto the host, and what it refuses to guess.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import re
+import copy
+import json
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tests.agent_harness import build_task_pod, run_agent_for_task
+import pytest
 
-# The agent runs in a child process, from its own venv (make agent-venv); it is never imported here.
+from tests.agent_harness import AgentHarnessError, ClearMLStandIn, HostSide, plan_launch
 
-NAMESPACE = "runai-p1"
-QUEUE = "p1-gpu"
-TASK_ID = "0c3e6f2a9b8d4c1e8f7a6b5c4d3e2f10"
-IMAGE = "python:3.11-slim"
-WORKER_ID = "runai-test"
-API_HOST = "http://clearml-apiserver.clearml.svc.cluster.local:8008"
-
-TOLERATIONS = [
-    {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
-    {"key": "runai/project", "operator": "Equal", "value": "p1", "effect": "NoSchedule"},
-]
-
-TEMPLATE = f"""\
-apiVersion: v1
-kind: Pod
-metadata:
-  labels:
-    project: p1
-    runai/queue: p1
-  annotations:
-    gpu-fraction: "0.5"
-spec:
-  schedulerName: runai-scheduler
-  restartPolicy: Never
-  tolerations:
-    - key: nvidia.com/gpu
-      operator: Exists
-      effect: NoSchedule
-    - key: runai/project
-      operator: Equal
-      value: p1
-      effect: NoSchedule
-  containers:
-    - name: task
-      env:
-        - name: CLEARML_API_HOST
-          value: {API_HOST}
-        - name: CLEARML_API_ACCESS_KEY
-          valueFrom:
-            secretKeyRef:
-              name: clearml-runai-agent
-              key: CLEARML_API_ACCESS_KEY
-        - name: CLEARML_API_SECRET_KEY
-          valueFrom:
-            secretKeyRef:
-              name: clearml-runai-agent
-              key: CLEARML_API_SECRET_KEY
-"""
+KEY, SECRET = "AGENTKEY", "agent-secret"
 
 
-def _env(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {e["name"]: e for e in container.get("env", [])}
+def call(url: str, endpoint: str, body: dict[str, Any] | None = None, auth: str = "") -> tuple[int, dict[str, Any]]:
+    req = urllib.request.Request(
+        f"{url}/{endpoint}",
+        data=json.dumps(body or {}).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", **({"Authorization": auth} if auth else {})},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status, json.load(resp)
+    except urllib.error.HTTPError as err:
+        return err.code, json.load(err)
 
 
-def _start_script(bash_c: str) -> str:
-    """The agent start script, which the agent embeds base64-encoded in the container args."""
-    match = re.search(r"echo '([A-Za-z0-9+/=]+)' \| base64 --decode >> \S*__start_agent__\.sh", bash_c)
-    assert match, bash_c
-    return base64.b64decode(match.group(1)).decode()
+def basic(key: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()
 
 
-def _write(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "template.yaml"
-    path.write_text(text)
-    return path
+def login(url: str) -> str:
+    status, answer = call(url, "auth.login", auth=basic(KEY, SECRET))
+    assert status == 200
+    return "Bearer " + answer["data"]["token"]
 
 
-def test_task_pod_lands_in_agent_namespace_with_template_intact(tmp_path: Path) -> None:
-    pod, namespace = build_task_pod(
-        _write(tmp_path, TEMPLATE),
-        namespace=NAMESPACE,
-        queue_name=QUEUE,
-        task_id=TASK_ID,
-        image=IMAGE,
-        worker_id=WORKER_ID,
+def test_stand_in_logs_in_only_the_key_pair_it_knows() -> None:
+    with ClearMLStandIn(KEY, SECRET) as clearml:
+        assert login(clearml.url).startswith("Bearer ey")
+        status, answer = call(clearml.url, "auth.login", auth=basic(KEY, "guessed"))
+        assert status == 401
+        assert answer["meta"]["result_code"] == 401 and answer["meta"]["result_subcode"] == 22
+        assert answer["meta"]["result_msg"].startswith("unauthorized (invalid credentials)")
+        assert call(clearml.url, "auth.login", auth=basic("OTHERKEY", SECRET))[0] == 401
+        status, answer = call(clearml.url, "auth.login")
+        assert (status, answer["meta"]["result_subcode"]) == (401, 20)
+
+
+def test_stand_in_needs_its_own_token_for_every_other_call() -> None:
+    with ClearMLStandIn(KEY, SECRET) as clearml, ClearMLStandIn(KEY, SECRET) as other:
+        assert call(clearml.url, "queues.get_all", auth=login(clearml.url))[0] == 200
+        assert call(clearml.url, "queues.get_all")[0] == 401
+        status, answer = call(clearml.url, "queues.get_all", auth=login(other.url))  # signed by another server
+        assert (status, answer["meta"]["result_subcode"]) == (401, 30)
+        forged = login(clearml.url)[:-4] + "AAAA"
+        assert call(clearml.url, "queues.get_all", auth=forged)[0] == 401
+        assert call(clearml.url, "queues.get_all", auth=basic(KEY, SECRET))[0] == 200
+
+
+def test_stand_in_records_calls_without_credentials_and_unknown_endpoints() -> None:
+    with ClearMLStandIn(KEY, SECRET) as clearml:
+        token = login(clearml.url)
+        status, _ = call(clearml.url, "projects.get_all", auth=token)
+        assert status == 404
+        assert [c.endpoint for c in clearml.unknown_calls] == ["projects.get_all"]
+        assert SECRET not in repr(clearml.calls) and token.split()[1] not in repr(clearml.calls)
+
+
+def test_stand_in_queues_hand_out_tasks_in_order_and_keep_each_status_change() -> None:
+    with ClearMLStandIn(KEY, SECRET) as clearml:
+        queue = clearml.add_queue("runai-p")
+        first, second = clearml.enqueue("a", "runai-p"), clearml.enqueue("b", "runai-p")
+        token = login(clearml.url)
+        status, answer = call(clearml.url, "queues.get_next_task", {"queue": queue}, auth=token)
+        assert status == 200 and answer["data"]["entry"]["task"] == first
+        assert clearml.queue_tasks("runai-p") == [second]
+        call(clearml.url, "tasks.stop", {"task": first, "force": True, "status_reason": "why"}, auth=token)
+        clearml.abort(second)
+        assert clearml.statuses(first) == ["created", "queued", "stopped"]
+        assert clearml.history(first)[-1].reason == "why" and clearml.history(first)[-1].by == "tasks.stop"
+        assert clearml.history(second)[-1].by == "user" and clearml.queue_tasks("runai-p") == []
+        clearml.report_as_task(first, "in_progress")
+        clearml.report_as_task(first, "completed")
+        assert clearml.statuses(first)[-2:] == ["in_progress", "completed"]
+        last_change = clearml.task(first)["last_change"]
+        assert isinstance(last_change, str) and last_change.endswith("+00:00")  # as the server's JSON has it
+
+
+def test_stand_in_keeps_workers_until_they_unregister() -> None:
+    with ClearMLStandIn(KEY, SECRET) as clearml:
+        queue = clearml.add_queue("runai-p")
+        token = login(clearml.url)
+        call(clearml.url, "workers.register", {"worker": "w", "queues": [queue]}, auth=token)
+        call(clearml.url, "workers.status_report", {"worker": "w", "task": "t", "timestamp": 1}, auth=token)
+        assert clearml.workers() == {"w": ["runai-p"]}
+        assert clearml.status_reports("w")[0]["task"] == "t"
+        call(clearml.url, "workers.unregister", {"worker": "w"}, auth=token)
+        assert clearml.workers() == {} and clearml.ever_registered() == {"w"}
+
+
+# ---------------------------------------------------------------------------------------- plan_launch
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+NAMESPACE = "runai-p"
+SECRETS = {"creds": {"data": {"key": b64(KEY), "secret": b64(SECRET), "conf": b64("agent.x: 1\n")}}}
+CONFIGMAPS = {"tpl": {"data": {"template.yaml": "spec: {}\n"}}}
+DEPLOYMENT: dict[str, Any] = {
+    "metadata": {"name": "agent", "namespace": NAMESPACE},
+    "spec": {
+        "template": {
+            "spec": {
+                "serviceAccountName": "agent",
+                "containers": [
+                    {
+                        "name": "k8s-glue",
+                        "command": ["/bin/bash", "-c", "source /root/.bashrc && /root/entrypoint.sh"],
+                        "env": [
+                            {"name": "CLEARML_API_HOST", "value": "http://api.clearml.svc.cluster.local:8008"},
+                            {"name": "CLEARML_WEB_HOST", "value": "http://web.clearml.svc.cluster.local:8080"},
+                            {"name": "CLEARML_FILES_HOST", "value": "http://files.clearml.svc.cluster.local:8081"},
+                            {
+                                "name": "CLEARML_API_ACCESS_KEY",
+                                "valueFrom": {"secretKeyRef": {"name": "creds", "key": "key"}},
+                            },
+                            {
+                                "name": "CLEARML_API_SECRET_KEY",
+                                "valueFrom": {"secretKeyRef": {"name": "creds", "key": "secret"}},
+                            },
+                            {"name": "K8S_GLUE_QUEUE", "value": "q1,q2"},
+                            {"name": "K8S_GLUE_MAX_PODS", "value": "3"},
+                            {
+                                "name": "K8S_GLUE_EXTRA_ARGS",
+                                "value": "--namespace runai-p --template-yaml /root/template/template.yaml",
+                            },
+                            {"name": "CLEARML_AGENT_NO_UPDATE", "value": "1"},
+                        ],
+                        "volumeMounts": [{"name": "tpl", "mountPath": "/root/template", "readOnly": True}],
+                    }
+                ],
+                "volumes": [{"name": "tpl", "configMap": {"name": "tpl"}}],
+            }
+        }
+    },
+}
+
+
+def host(tmp_path: Path) -> HostSide:
+    return HostSide(
+        home=tmp_path / "root",
+        tmp=tmp_path / "tmp",
+        bin=tmp_path / "bin",
+        kubeconfig=tmp_path / "sa.kubeconfig",
+        python="/venv/bin/python",
+        glue=tmp_path / "k8s_glue.py",
     )
 
-    assert namespace == NAMESPACE
-    assert pod["apiVersion"] == "v1"
-    assert pod["kind"] == "Pod"
-    meta = pod["metadata"]
-    assert meta["name"] == f"clearml-id-{TASK_ID}"
-    assert "namespace" not in meta  # the agent passes it only as kubectl --namespace
 
-    labels = meta["labels"]
-    assert labels["project"] == "p1"
-    assert labels["runai/queue"] == "p1"
-    assert labels["clearml-agent-queue-name"] == QUEUE
-    assert labels["clearml-agent-queue"]  # the queue id
-    agent_hash = hashlib.md5(WORKER_ID.encode(), usedforsecurity=False).hexdigest()[:8]
-    assert labels["CLEARML"] == f"agent-{agent_hash}"
-    assert meta["annotations"] == {"gpu-fraction": "0.5"}
-
-    spec = pod["spec"]
-    assert spec["schedulerName"] == "runai-scheduler"
-    assert spec["tolerations"] == TOLERATIONS
-    assert spec["restartPolicy"] == "Never"
-
-    assert len(spec["containers"]) == 1
-    container = spec["containers"][0]
-    assert container["image"] == IMAGE
-    assert container["command"] == ["/bin/bash"]
-    assert container["args"][0] == "-c"
-    script = _start_script(container["args"][1])
-    assert "-m clearml_agent execute" in script
-    assert script.rstrip().endswith(f"--id {TASK_ID}")
-    env = _env(container)
-    assert env["CLEARML_API_HOST"] == {"name": "CLEARML_API_HOST", "value": API_HOST}
-    for key in ("CLEARML_API_ACCESS_KEY", "CLEARML_API_SECRET_KEY"):
-        assert env[key]["valueFrom"] == {"secretKeyRef": {"name": "clearml-runai-agent", "key": key}}
-        assert "value" not in env[key]
-    assert env["CLEARML_WORKER_ID"]["value"] == f"{WORKER_ID}:{TASK_ID}"
+def deployment(env: dict[str, str | None] | None = None, **container: Any) -> dict[str, Any]:
+    """DEPLOYMENT with env values replaced (None removes one) and container fields replaced."""
+    d = copy.deepcopy(DEPLOYMENT)
+    c = d["spec"]["template"]["spec"]["containers"][0]
+    for name, value in (env or {}).items():
+        c["env"] = [e for e in c["env"] if e["name"] != name]
+        if value is not None:
+            c["env"].append({"name": name, "value": value})
+    c.update(container)
+    return d
 
 
-def test_template_namespace_overrides_agent_namespace(tmp_path: Path) -> None:
-    template = TEMPLATE.replace("metadata:\n", "metadata:\n  namespace: clearml\n", 1)
-    run = run_agent_for_task(
-        _write(tmp_path, template),
-        namespace=NAMESPACE,
-        queue_name=QUEUE,
-        task_id=TASK_ID,
-        image=IMAGE,
-        worker_id=WORKER_ID,
+def test_entrypoint_flags_env_and_conf_from_the_deployment(tmp_path: Path) -> None:
+    h = host(tmp_path)
+    launch = plan_launch(DEPLOYMENT, CONFIGMAPS, SECRETS, h, "http://127.0.0.1:1234", {"EXTRA": "1"})
+    assert launch.argv == [
+        "/venv/bin/python",
+        str(h.glue),
+        "--queue",
+        "q1,q2",
+        "--max-pods",
+        "3",
+        "--namespace",
+        NAMESPACE,
+        "--template-yaml",
+        str(h.home / "template" / "template.yaml"),
+    ]
+    assert launch.queues == ["q1", "q2"] and launch.self_update is False
+    assert launch.files[h.home / "template" / "template.yaml"] == "spec: {}\n"
+    conf = launch.files[h.home / "clearml.conf"]
+    assert f"api.credentials.secret_key: {SECRET}" in conf and "api.api_server: http://127.0.0.1:1234" in conf
+    env = launch.env
+    assert env["CLEARML_API_SECRET_KEY"] == SECRET and env["CLEARML_API_ACCESS_KEY"] == KEY
+    assert {env[v] for v in ("CLEARML_API_HOST", "CLEARML_WEB_HOST", "CLEARML_FILES_HOST")} == {"http://127.0.0.1:1234"}
+    assert launch.in_cluster_api_host == "http://api.clearml.svc.cluster.local:8008"
+    assert env["HOME"] == str(h.home) and env["KUBECONFIG"] == str(h.kubeconfig)
+    assert env["PATH"].split(":")[0] == str(h.bin) and env["EXTRA"] == "1"
+    assert env["https_proxy"] == "http://127.0.0.1:9" and "127.0.0.1" in env["no_proxy"]
+    assert any("api.clearml.svc.cluster.local" in s and "stand-in" in s for s in launch.substitutions)
+
+
+def test_entrypoint_defaults_without_max_pods_or_queue(tmp_path: Path) -> None:
+    launch = plan_launch(
+        deployment({"K8S_GLUE_MAX_PODS": None, "K8S_GLUE_QUEUE": None, "CLEARML_AGENT_NO_UPDATE": None}),
+        CONFIGMAPS,
+        SECRETS,
+        host(tmp_path),
+        "http://127.0.0.1:1",
     )
+    assert launch.argv[2:4] == ["--queue", "k8s_glue"] and "--max-pods" not in launch.argv
+    assert launch.self_update is True  # the container would pip-upgrade clearml-agent first
 
-    # The agent was started for the Run:ai namespace but applies the task pod in "clearml".
-    assert run.agent_namespace == NAMESPACE
-    assert run.namespace == "clearml"
-    assert run.manifest["metadata"]["namespace"] == "clearml"
-    assert run.kubectl_apply_argv[:3] == ["kubectl", "apply", "--namespace=clearml"]
-    assert run.manifest["metadata"]["name"] == f"clearml-id-{TASK_ID}"
 
-    # The run stayed on the ClearML calls the stub knows, pulled the task from our queue and left it
-    # in the agent's pending queue (what a real server would show while the pod is scheduled).
-    assert run.unhandled_api_calls == []
-    for endpoint in ("auth.login", "queues.get_next_task", "tasks.enqueue", "queues.get_by_id"):
-        assert endpoint in run.endpoints
-    assert run.task["status"] == "queued"
-    assert run.task["execution"]["queue"] == run.pending_queue_id
-    assert run.pending_queue_id not in (None, run.queue_id)
+def test_a_clearml_conf_mounted_from_the_secret_stays_as_mounted(tmp_path: Path) -> None:
+    h = host(tmp_path)
+    d = deployment({"CLEARML_CONFIG_FILE": "/root/clearml.conf"})
+    pod = d["spec"]["template"]["spec"]
+    pod["volumes"].append({"name": "conf", "secret": {"secretName": "creds", "items": [{"key": "conf", "path": "c"}]}})
+    pod["containers"][0]["volumeMounts"].append({"name": "conf", "mountPath": "/root/clearml.conf", "subPath": "c"})
+    launch = plan_launch(d, CONFIGMAPS, SECRETS, h, "http://127.0.0.1:1")
+    # read-only in the pod: the entrypoint's appends fail, the Secret's file is what the agent reads
+    assert launch.files[h.home / "clearml.conf"] == "agent.x: 1\n"
+    assert launch.env["CLEARML_CONFIG_FILE"] == str(h.home / "clearml.conf")
+
+
+def test_without_files_host_the_entrypoint_derives_the_hosts(tmp_path: Path) -> None:
+    launch = plan_launch(
+        deployment({"CLEARML_FILES_HOST": None, "CLEARML_WEB_HOST": None}), CONFIGMAPS, SECRETS, host(tmp_path), "U"
+    )
+    assert launch.env["CLEARML_FILES_HOST"] == launch.env["CLEARML_WEB_HOST"] == "U"
+    assert any("ifconfig.me" in s for s in launch.substitutions)
+
+
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [
+        (deployment(command=["/usr/bin/my-agent"]), "only the k8s glue image's /root/entrypoint.sh"),
+        (deployment(volumeMounts=[{"name": "tpl", "mountPath": "/etc/template"}]), "only /root and /tmp"),
+        (
+            deployment(env={"X": None}, envFrom=[{"secretRef": {"name": "creds"}}]),
+            "envFrom",
+        ),
+    ],
+)
+def test_what_the_harness_cannot_reproduce_is_refused(tmp_path: Path, broken: dict[str, Any], message: str) -> None:
+    with pytest.raises(AgentHarnessError, match=message):
+        plan_launch(broken, CONFIGMAPS, SECRETS, host(tmp_path), "U")
+
+
+def test_a_missing_secret_key_stops_the_container_as_the_kubelet_would(tmp_path: Path) -> None:
+    with pytest.raises(AgentHarnessError, match="Secret runai-p/creds has no key secret"):
+        plan_launch(DEPLOYMENT, CONFIGMAPS, {"creds": {"data": {"key": b64(KEY)}}}, host(tmp_path), "U")

@@ -214,6 +214,9 @@ failing (helm's lint mode), so the chart lints clean with its empty defaults whi
 {{- fail (printf "agent.extraArgs must not contain %q: the chart sets --namespace and --template-yaml, and the queues come from agent.queues" .) }}
 {{- end }}
 {{- end }}
+{{- if and (gt (int .Values.agent.maxPods) 0) (has "--ports-mode" .Values.agent.extraArgs) }}
+{{- fail "agent.extraArgs --ports-mode needs agent.maxPods: 0: the k8s glue takes --ports-mode or --max-pods, never both, and exits at start otherwise" }}
+{{- end }}
 {{- end }}
 
 {{/*

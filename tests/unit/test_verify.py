@@ -1,0 +1,87 @@
+"""verify's queue check against a ClearML stand-in that checks credentials (an HTTP server in this process).
+
+The agent Deployment names an in-cluster API host that does not resolve here; `--clearml-api-host`
+reaches the API another way (a port-forward, an ingress), as the stand-in's URL does in these tests.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+from clearml_runai_gen.cli import main
+from clearml_runai_gen.verify import _queue_check, as_table
+
+from tests.agent_harness import ClearMLStandIn
+
+KEY, SECRET, QUEUE = "AGENTKEY", "agent-secret", "runai-team-a"
+IN_CLUSTER = "http://clearml-apiserver.clearml.svc.cluster.local:8008"
+CLOSED = "http://127.0.0.1:9"  # nothing listens there
+
+
+def deployment(api_host: str = IN_CLUSTER) -> dict[str, Any]:
+    ref = {"name": "clearml-runai-team-a", "key": "{}"}
+    env = [
+        {"name": "CLEARML_API_HOST", "value": api_host},
+        {"name": "K8S_GLUE_QUEUE", "value": QUEUE},
+        *(
+            {"name": var, "valueFrom": {"secretKeyRef": {**ref, "key": var}}}
+            for var in ("CLEARML_API_ACCESS_KEY", "CLEARML_API_SECRET_KEY")
+        ),
+    ]
+    return {"spec": {"template": {"spec": {"containers": [{"name": "k8s-glue", "env": env}]}}}}
+
+
+SECRETS = [
+    {
+        "metadata": {"name": "clearml-runai-team-a"},
+        "data": {
+            "CLEARML_API_ACCESS_KEY": base64.b64encode(KEY.encode()).decode(),
+            "CLEARML_API_SECRET_KEY": base64.b64encode(SECRET.encode()).decode(),
+        },
+    }
+]
+
+
+def test_queue_check_ok_when_the_credentials_log_in_and_the_queue_exists() -> None:
+    with ClearMLStandIn(KEY, SECRET) as clearml:
+        clearml.add_queue(QUEUE)
+        url = clearml.url
+        check = _queue_check(deployment(), SECRETS, None, url)
+    assert check.ok is True, check
+    assert check.detail.startswith(f"ClearML at {url} (the agent's {IN_CLUSTER}) has {QUEUE}")
+    assert [c.endpoint for c in clearml.calls] == ["auth.login", "queues.get_all"]
+
+
+def test_queue_check_fails_when_clearml_refuses_the_credentials() -> None:
+    with ClearMLStandIn(KEY, "the-server-knows-another-secret") as clearml:
+        clearml.add_queue(QUEUE)
+        check = _queue_check(deployment(), SECRETS, None, clearml.url)
+    assert check.ok is False, check
+    assert "ClearML refused the agent's credentials" in check.detail
+    assert "unauthorized (invalid credentials)" in check.detail
+    assert SECRET not in check.detail
+    assert len(as_table([check]).splitlines()) == 1
+
+
+def test_queue_check_fails_when_the_queue_is_missing() -> None:
+    with ClearMLStandIn(KEY, SECRET) as clearml:
+        clearml.add_queue("runai-team-b")
+        check = _queue_check(deployment(), SECRETS, None, clearml.url)
+    assert check.ok is False and f"has no queue {QUEUE}" in check.detail, check
+
+
+def test_queue_check_uses_the_agent_host_without_the_option_and_says_how_to_reach_it() -> None:
+    with ClearMLStandIn(KEY, SECRET) as clearml:
+        clearml.add_queue(QUEUE)
+        assert _queue_check(deployment(clearml.url), SECRETS, None).ok is True
+    check = _queue_check(deployment(CLOSED), SECRETS, None)
+    assert check.ok is None and "did not answer" in check.detail and "--clearml-api-host" in check.detail
+
+
+@pytest.mark.parametrize("bad", ["clearml-apiserver:8008", "ftp://x", "http://"])
+def test_clearml_api_host_must_be_an_http_url(bad: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["verify", "--project", "team-a", "--clearml-api-host", bad]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--clearml-api-host" in err and "not an http(s) URL" in err
