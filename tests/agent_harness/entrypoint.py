@@ -21,7 +21,9 @@ substitutes, and says so in ``Launch.substitutions``:
 * the container's ``/root`` (its HOME) and ``/tmp`` are directories of the run; every volume the
   Deployment mounts there (the task-pod template ConfigMap at ``/root/template``, ``clearml.conf`` from
   the Secret) is written there from the API server's objects, and ``/root/...`` paths in
-  ``K8S_GLUE_EXTRA_ARGS``/``CLEARML_CONFIG_FILE`` point there;
+  ``K8S_GLUE_EXTRA_ARGS``/``CLEARML_CONFIG_FILE`` point there; a mount elsewhere (a CA bundle at
+  ``/etc/ssl/corp``, files at ``/mnt/python``) lands under the run's ``fs/`` directory, env values that
+  point into it follow, and a volume the host cannot provide (a claim, NFS) is an empty directory;
 * the ClearML hosts are in-cluster service names that do not resolve on the host: all three point at
   the ClearML stand-in (the public-IP lookup of step 1 is not made: 127.0.0.1 stands for it);
 * the image's ``python3`` is the pinned clearml-agent's venv; its ``kubectl`` is ``.cache/tools/kubectl``;
@@ -32,7 +34,7 @@ substitutes, and says so in ``Launch.substitutions``:
 * the image's ``en_US.UTF-8`` locale is ``C.UTF-8``; output is unbuffered so that a test can follow
   the log; the proxy variables point at a closed local port (loopback excepted), so the agent's daily
   version check (updates.clear.ml) fails at once, as in an air-gapped cluster, and no test reaches
-  the internet.
+  the internet; a proxy the release sets is replaced the same way, and ``NO_PROXY`` keeps loopback.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class HostSide:
     kubeconfig: Path  # a token of the agent's ServiceAccount
     python: str  # the pinned clearml-agent's interpreter
     glue: Path  # k8s_glue.py, the image's k8s_glue_example.py
+    root: Path | None = None  # the container's / for mounts outside /root and /tmp (None: refuse them)
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,8 @@ def _host_path(path: str, host: HostSide) -> Path:
     for root, there in ((CONTAINER_HOME, host.home), (CONTAINER_TMP, host.tmp)):
         if p == root or root in p.parents:
             return there.joinpath(*p.relative_to(root).parts)
+    if host.root is not None and p.is_absolute():
+        return host.root.joinpath(*p.parts[1:])
     raise AgentHarnessError(f"the agent container mounts {path}: only /root and /tmp are mapped to the host")
 
 
@@ -140,7 +145,7 @@ def _volume_files(
         data = {k: _b64(v) for k, v in ((obj or {}).get("data") or {}).items()}
         what = f"Secret {namespace}/{src['secretName']}"
     else:
-        raise AgentHarnessError(f"volume {volume.get('name')}: only configMap, secret and emptyDir are mapped")
+        return None  # a claim, NFS, a host path: storage the host cannot provide, an empty directory here
     if obj is None:
         raise AgentHarnessError(f"volume {volume['name']}: {what} does not exist")  # the pod would not start
     items = src.get("items") or []
@@ -184,7 +189,12 @@ def plan_launch(
     mounted_conf = False
     for mount in container.get("volumeMounts") or []:
         target = _host_path(mount["mountPath"], host)
-        content = _volume_files(volumes[mount["name"]], configmaps, secrets, namespace)
+        volume = volumes[mount["name"]]
+        content = _volume_files(volume, configmaps, secrets, namespace)
+        if content is None and "emptyDir" not in volume:
+            notes.append(
+                f"volume {mount['name']} ({', '.join(k for k in volume if k != 'name')}) is an empty directory"
+            )
         if content is None:
             dirs.append(target)
         elif mount.get("subPath"):
@@ -195,6 +205,14 @@ def plan_launch(
         notes.append(f"volume {mount['name']} at {mount['mountPath']} -> {target}")
 
     env = resolve_env(container, namespace, configmaps, secrets)
+    # env that points into a mount (REQUESTS_CA_BUNDLE=/etc/ssl/corp/ca.crt) follows it to the host
+    mount_paths = sorted((m["mountPath"] for m in container.get("volumeMounts") or []), key=len, reverse=True)
+    for name, value in list(env.items()):
+        if name != "CLEARML_CONFIG_FILE" and any(
+            value == m or value.startswith(m.rstrip("/") + "/") for m in mount_paths
+        ):
+            env[name] = str(_host_path(value, host))
+            notes.append(f"{name} {value} -> {env[name]}")
 
     # step 1: the hosts (the entrypoint exports all three, defaulted from the host's public IP)
     in_cluster_api = env.get("CLEARML_API_HOST", "")
@@ -244,11 +262,14 @@ def plan_launch(
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
         "KUBECONFIG": str(host.kubeconfig),
-        **{proxy: CLOSED_PROXY for proxy in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY")},
-        "no_proxy": "127.0.0.1,localhost",
-        "NO_PROXY": "127.0.0.1,localhost",
         **env,
     }
+    for proxy in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        if env.get(proxy):
+            notes.append(f"{proxy} {env[proxy]} -> a closed local port")
+        process_env[proxy] = CLOSED_PROXY
+    for name in ("no_proxy", "NO_PROXY"):
+        process_env[name] = ",".join(filter(None, [env.get(name, ""), "127.0.0.1,localhost"]))
     for name, value in (extra_env or {}).items():
         notes.append(f"{name}={value} (set by the harness)")
         process_env[name] = value

@@ -151,6 +151,7 @@ class AgentDaemon:
             kubeconfig=self.kubeconfig,
             python=agent_python(),
             glue=GLUE,
+            root=self.workdir / "fs",
         )
         env = {
             "CLEARML_AGENT_QUEUE_POLL_FREQ_SEC": str(poll_interval),

@@ -4,8 +4,8 @@ The control plane has no nodes and no scheduler: pods are created and stay Pendi
 what these tests check is what the API server accepts, defaults, authorizes and stores.
 
 For scenarios with the real agent:
-``install_clearml(kube, workdir, flavour, version, ...)`` installs a ClearML install (a helm release of
-the objects the real chart renders) and returns its namespace, release and the agent's key pair;
+``install_clearml(kube, workdir, case_id, ...)`` installs a ClearML install with a real upstream chart
+(a case of tests/corpus, with the given key pair and queue) and returns its namespace and release;
 ``install_project(kube, workdir, ...)`` adds a Run:ai project namespace and our release, rendered live
 from it, and returns a ``Project``; ``remove_project(project)`` takes both away again.
 ``clearml_for(access_key, secret_key, *queues)`` is a ClearML stand-in that knows that key pair and
@@ -33,7 +33,8 @@ import pytest
 
 from tests.agent_harness import AgentDaemon, ClearMLStandIn, kubectl_as, sa_kubeconfig
 from tests.conftest import CHART, ROOT, tool
-from tests.fixtures.installs import flavour_a, flavour_b, json_to_yaml
+from tests.corpus.cases import credentials, find
+from tests.corpus.install import install
 
 pytestmark = pytest.mark.cluster
 
@@ -104,20 +105,6 @@ def kube(kube_cluster: Any) -> Kube:
     return k
 
 
-def local_chart(directory: Path, name: str, version: str, objects: list[dict[str, Any]]) -> Path:
-    """A throwaway chart whose only template is `objects`: helm then installs them as a real release."""
-    chart = directory / name
-    (chart / "templates").mkdir(parents=True, exist_ok=True)
-    (chart / "Chart.yaml").write_text(json_to_yaml({"apiVersion": "v2", "name": name, "version": version}))
-    docs = []
-    for obj in objects:
-        text = json_to_yaml(obj)
-        # helm would read {{ }} inside template.yaml or scripts as template actions
-        docs.append(text.replace("{{", '{{ "{{" }}'))
-    (chart / "templates" / "objects.yaml").write_text("---\n".join(docs))
-    return chart
-
-
 @pytest.fixture
 def workdir() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="clearml-runai-") as d:
@@ -133,33 +120,20 @@ def decode(secret: dict[str, Any], key: str) -> str:
 
 
 def install_clearml(
-    kube: Kube, workdir: Path, flavour: str, version: str, *, access_key: str, secret_key: str, queue: str = "gpu"
+    kube: Kube,
+    workdir: Path,
+    case_id: str = "b-5.3.2-gpu-template",
+    *,
+    access_key: str,
+    secret_key: str,
+    queue: str = "gpu",
 ) -> tuple[str, str]:
-    """A ClearML install as the real chart `flavour` ("a": clearml, "b": clearml-agent) `version` leaves
-    it, as a helm release in a namespace of its own; returns (namespace, release)."""
-    clearml_ns, source_release = unique("ml"), unique("rel")
-    if flavour == "a":
-        objs = flavour_a(
-            release=source_release, namespace=clearml_ns, version=version, access_key=access_key, secret_key=secret_key
-        )
-    else:
-        objs = flavour_b(
-            release=source_release,
-            namespace=clearml_ns,
-            chart_version=version,
-            access_key=access_key,
-            secret_key=secret_key,
-            queue=queue,
-            base_pod_template={
-                "labels": {"team": "vision"},
-                "tolerations": [{"key": "gpu", "operator": "Exists"}],
-                "resources": {"limits": {"nvidia.com/gpu": 1}},
-            },
-        )
-    chart = local_chart(workdir, "clearml" if flavour == "a" else "clearml-agent", version, objs)
-    kube.create_namespace(clearml_ns)
-    kube.helm("v4", "install", source_release, str(chart), "-n", clearml_ns, "--wait=false")
-    return clearml_ns, source_release
+    """A ClearML install made by a real upstream chart: the corpus case `case_id` (tests/corpus), as a helm
+    release in a namespace of its own, with this key pair and queue; returns (namespace, release)."""
+    case = find(case_id)
+    clearml_ns = unique("ml")
+    install(kube, case, clearml_ns, workdir, credentials(case, access_key, secret_key, queue))
+    return clearml_ns, case.release
 
 
 @dataclass
@@ -210,12 +184,10 @@ class Project:
         return [p for p in pods if str((p["metadata"].get("labels") or {}).get("CLEARML", "")).startswith("agent-")]
 
 
-def install_project(
-    kube: Kube, workdir: Path, *, flavour: str = "b", version: str = "5.3.0", helm: str = "v4"
-) -> Project:
+def install_project(kube: Kube, workdir: Path, *, case_id: str = "b-5.3.2-gpu-template", helm: str = "v4") -> Project:
     project = unique("p")
     access, secret = f"AK{project.upper().replace('-', '')}", f"SK-{project}-secret"
-    clearml_ns, source_release = install_clearml(kube, workdir, flavour, version, access_key=access, secret_key=secret)
+    clearml_ns, source_release = install_clearml(kube, workdir, case_id, access_key=access, secret_key=secret)
     made = Project(kube, clearml_ns, source_release, project, access, secret, workdir / "values.yaml", helm)
     kube.create_namespace(made.namespace, {"runai/queue": project})
     kube.gen("render", "--project", project, "--clearml-namespace", clearml_ns, "-o", str(made.values_path))
@@ -268,7 +240,6 @@ __all__ = [
     "get_pod",
     "install_clearml",
     "install_project",
-    "local_chart",
     "remove_project",
     "run_agent",
     "set_pod_phase",

@@ -8,23 +8,20 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from tests.fixtures.installs import flavour_b
+from tests.corpus.cases import SECRETS, find
+from tests.corpus.install import install
 
-from .conftest import CHART, Kube, local_chart, unique
+from .conftest import CHART, Kube, unique
 
 pytestmark = pytest.mark.cluster
 
 
 @pytest.fixture(scope="module")
 def clearml(kube: Kube, tmp_path_factory: pytest.TempPathFactory):
-    ns, release = unique("ml"), unique("agent")
-    chart = local_chart(
-        tmp_path_factory.mktemp("src"), "clearml-agent", "5.3.0", flavour_b(release=release, namespace=ns, queue="gpu")
-    )
-    kube.create_namespace(ns)
-    kube.helm("v4", "install", release, str(chart), "-n", ns)
-    yield ns, release
-    kube.helm("v4", "uninstall", release, "-n", ns, check=False)
+    ns, case = unique("ml"), find("b-5.3.2-internal-multiqueue")
+    install(kube, case, ns, tmp_path_factory.mktemp("src"), {"agentk8sglue": {"queue": "gpu"}})
+    yield ns, case.release
+    kube.helm("v4", "uninstall", case.release, "-n", ns, check=False)
     kube.kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
 
@@ -63,9 +60,10 @@ def test_discover_live_redacts_credentials(kube: Kube, clearml: tuple[str, str])
     agent = report["agents"][0]
     assert agent["deployment"] == f"{release}-clearml-agent"
     assert agent["flavour"] == "B" and agent["queues"] == ["gpu"]
-    assert "SECRETKEY" not in proc.stdout and "ACCESSKEY" not in proc.stdout
     table = kube.gen("discover", "--clearml-namespace", ns).stdout
-    assert "flavour B" in table and "SECRETKEY" not in table
+    assert "flavour B" in table
+    for secret in SECRETS.values():
+        assert secret not in proc.stdout + table
 
 
 def test_verify_reports_each_check_and_why_the_agent_is_not_available(

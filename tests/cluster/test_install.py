@@ -1,8 +1,8 @@
 """End to end on a real kube-apiserver: a ClearML install, render live, helm install, and what the agent does.
 
-Each scenario installs a ClearML install as the real charts leave it (a helm release in its own
-namespace, so helm's ownership marks are real), renders the values against the live API server, and
-installs the chart into `runai-<project>` with helm v4 or v3.
+Each scenario installs a ClearML install with a real upstream chart (a corpus case, as a helm release in
+its own namespace, so helm's ownership marks are real), renders the values against the live API server,
+and installs the chart into `runai-<project>` with helm v4 or v3.
 """
 
 from __future__ import annotations
@@ -17,18 +17,18 @@ import pytest
 from ruamel.yaml import YAML
 
 from tests.agent_harness import task_pod_name
-from tests.fixtures.installs import SERVER_ONLY
+from tests.corpus.cases import SECRETS, find
 
 from .conftest import CHART, Kube, clearml_for, decode, get_pod, install_clearml, run_agent, unique
 
 pytestmark = pytest.mark.cluster
 
 SCENARIOS = {
-    # name: (flavour objects factory, chart name/version of the source release, helm of our release)
-    "a-3.5.1-helm4": ("a", "3.5.1", "v4"),
-    "a-3.10.5-helm3": ("a", "3.10.5", "v3"),
-    "b-5.3.0-helm4": ("b", "5.3.0", "v4"),
-    "b-4.1.0-helm3": ("b", "4.1.0", "v3"),
+    # name: (the upstream install, a corpus case; helm of our release)
+    "a-3.5.1-helm4": ("a-3.5.1-defaults", "v4"),
+    "a-3.10.5-helm3": ("a-3.10.5-gpu-volumes-env", "v3"),
+    "b-5.3.2-helm4": ("b-5.3.2-gpu-template", "v4"),
+    "b-4.0.10-helm3": ("b-4.0.10-internal-multiqueue", "v3"),
 }
 
 
@@ -36,7 +36,7 @@ SCENARIOS = {
 class Installed:
     kube: Kube
     helm: str
-    flavour: str
+    case_id: str
     clearml_ns: str
     source_release: str
     project: str
@@ -47,6 +47,10 @@ class Installed:
     source_versions: dict[str, str]
     access_key: str
     secret_key: str
+
+    @property
+    def flavour(self) -> str:
+        return self.case_id[0]
 
     def objects(self) -> list[dict[str, Any]]:
         data = self.kube.get(
@@ -77,11 +81,11 @@ def resource_versions(kube: Kube, namespace: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module", params=list(SCENARIOS))
 def installed(request: pytest.FixtureRequest, kube: Kube, tmp_path_factory: pytest.TempPathFactory):
-    flavour, version, helm = SCENARIOS[request.param]
+    case_id, helm = SCENARIOS[request.param]
     workdir = tmp_path_factory.mktemp(request.param)
     project = unique("p")
     access, secret = f"AK{project.upper().replace('-', '')}", f"SK-{project}-secret"
-    clearml_ns, source_release = install_clearml(kube, workdir, flavour, version, access_key=access, secret_key=secret)
+    clearml_ns, source_release = install_clearml(kube, workdir, case_id, access_key=access, secret_key=secret)
     namespace = f"runai-{project}"
     kube.create_namespace(namespace, {"runai/queue": project})
     before = resource_versions(kube, clearml_ns)
@@ -93,7 +97,7 @@ def installed(request: pytest.FixtureRequest, kube: Kube, tmp_path_factory: pyte
     inst = Installed(
         kube,
         helm,
-        flavour,
+        case_id,
         clearml_ns,
         source_release,
         project,
@@ -172,8 +176,8 @@ def test_agent_serves_the_project_by_full_names(installed: Installed) -> None:
     assert template_path.rsplit("/", 1)[1] in cm["data"]
     # no other secret of the ClearML server was copied
     secret = installed.one("Secret")
-    for value in SERVER_ONLY.values():
-        assert value not in json.dumps(secret) and value not in {decode(secret, k) for k in secret["data"]}
+    server_only = SECRETS["server-session"]
+    assert server_only not in json.dumps(secret) and server_only not in {decode(secret, k) for k in secret["data"]}
 
 
 def task_template(installed: Installed) -> dict[str, Any]:
@@ -191,9 +195,10 @@ def test_task_pod_template_is_wired_for_runai(installed: Installed) -> None:
     assert env["CLEARML_API_HOST"]["value"].startswith("http://")
     assert f".{installed.clearml_ns}.svc.cluster.local" in env["CLEARML_API_HOST"]["value"]
     assert resolve(installed, env["CLEARML_API_ACCESS_KEY"]) == installed.access_key
-    if installed.flavour == "b":
-        assert tpl["metadata"]["labels"]["team"] == "vision"
-        assert tpl["spec"]["tolerations"] == [{"key": "gpu", "operator": "Exists"}]
+    base = find(installed.case_id).values(installed.clearml_ns).get("agentk8sglue", {}).get("basePodTemplate")
+    if base:
+        assert tpl["metadata"]["labels"]["team"] == base["labels"]["team"]
+        assert tpl["spec"]["tolerations"] == base["tolerations"]
         assert tpl["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
 
 
@@ -266,7 +271,7 @@ def test_upgrade_rolls_only_on_change_and_uninstall_leaves_nothing(installed: In
     if installed.flavour == "a":
         secret_name, key = "clearml-conf", "apiserver_secret"
     else:
-        secret_name = f"{installed.source_release}-clearml-agent-ac"
+        secret_name = f"{find(installed.case_id).full_name()}-ac"
         key = "agentk8sglue_secret"
     import base64
 

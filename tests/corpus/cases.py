@@ -390,6 +390,26 @@ B_SETS = (
 RELEASES = ("clearml", "ml-platform", "acme")
 
 
+def find(case_id: str) -> Case:
+    for case in all_cases():
+        if case.id == case_id:
+            return case
+    raise KeyError(f"no corpus case {case_id}")
+
+
+def credentials(case: Case, access_key: str, secret_key: str, queue: str) -> dict[str, Any]:
+    """Values that give the case's agent this key pair and queue."""
+    if case.chart == "clearml":
+        return {
+            "secret": {"credentials": {"apiserver": {"accessKey": access_key, "secretKey": secret_key}}},
+            "agentk8sglue": {"queue": queue},
+        }
+    return {
+        "clearml": {"agentk8sglueKey": access_key, "agentk8sglueSecret": secret_key},
+        "agentk8sglue": {"queue": queue},
+    }
+
+
 def _case_id(chart: str, version: str, name: str) -> str:
     return f"{'a' if chart == 'clearml' else 'b'}-{version}-{name}"
 

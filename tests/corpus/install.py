@@ -14,7 +14,7 @@ import tarfile
 from pathlib import Path
 from typing import Any, Protocol
 
-from .cases import Case
+from .cases import Case, merge
 
 # the README's dump command (what a user runs to render offline)
 DUMP_KINDS = "deploy,configmap,secret,service,serviceaccount"
@@ -41,8 +41,9 @@ def unpack(case: Case, workdir: Path) -> Path:
     return chart
 
 
-def install(kube: Runner, case: Case, namespace: str, workdir: Path) -> None:
-    """Create `namespace`, what the user keeps in it, and the case's release, with helm v4."""
+def install(kube: Runner, case: Case, namespace: str, workdir: Path, overrides: dict[str, Any] | None = None) -> None:
+    """Create `namespace`, what the user keeps in it, and the case's release, with helm v4 (values of the
+    case, then `overrides`)."""
     kube.kubectl("create", "namespace", namespace)
     objects = case.objects(namespace)
     if objects:
@@ -55,7 +56,7 @@ def install(kube: Runner, case: Case, namespace: str, workdir: Path) -> None:
             stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}),
         )
     values = workdir / f"{case.id}.upstream-values.json"
-    values.write_text(json.dumps(case.values(namespace)))
+    values.write_text(json.dumps(merge(case.values(namespace), overrides or {})))
     kube.helm(
         "v4",
         "install",

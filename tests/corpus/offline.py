@@ -17,7 +17,7 @@ from ruamel.yaml import YAML
 
 from tests.conftest import tool
 
-from .cases import Case, all_cases
+from .cases import Case, find
 from .install import unpack
 
 NAMESPACE = "clearml"
@@ -29,7 +29,7 @@ def _workdir() -> Path:
 
 
 def case(case_id: str) -> Case:
-    return next(c for c in all_cases() if c.id == case_id)
+    return find(case_id)
 
 
 @functools.cache
