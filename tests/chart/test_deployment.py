@@ -58,7 +58,6 @@ def test_agent_env_defaults(helm: Helm) -> None:
     assert env["CLEARML_WORKER_ID"]["value"] == "agent"
     assert env["CLEARML_AGENT_NO_UPDATE"]["value"] == "1"
     assert "CLEARML_DOCKER_IMAGE" not in env
-    assert "CLEARML_CONFIG_FILE" not in env
     for name in ("CLEARML_API_ACCESS_KEY", "CLEARML_API_SECRET_KEY"):
         ref = env[name]["valueFrom"]["secretKeyRef"]
         assert ref["key"] in rendered.secret_data(ref["name"])
@@ -106,9 +105,18 @@ def test_existing_secret_conf_key_is_mounted(helm: Helm) -> None:
     assert rendered.agent_env_value("CLEARML_CONFIG_FILE") == "/root/clearml.conf"
 
 
-def test_no_conf_no_conf_mount(helm: Helm) -> None:
-    rendered = helm.template(values(clearml={"existingSecret": "creds"}))
-    assert [v["name"] for v in rendered.pod_spec["volumes"]] == ["pod-template"]
+@pytest.mark.parametrize("clearml", [{"existingSecret": "creds"}, {}])
+def test_without_a_conf_a_credential_free_conf_is_mounted_read_only(helm: Helm, clearml: dict[str, str]) -> None:
+    """The image's entrypoint appends the credentials to a writable ~/clearml.conf, and the agent copies
+    that file into every task pod's arguments: a read-only conf without credentials keeps them out."""
+    rendered = helm.template(values(clearml=clearml))
+    assert rendered.agent_env_value("CLEARML_CONFIG_FILE") == "/root/clearml.conf"
+    (mount,) = [m for m in rendered.agent_container["volumeMounts"] if m["mountPath"] == "/root/clearml.conf"]
+    assert mount["readOnly"] is True
+    (volume,) = [v for v in rendered.pod_spec["volumes"] if v["name"] == mount["name"]]
+    conf = rendered.template_configmap["data"][volume["configMap"]["items"][0]["key"]]
+    assert "ACCESSKEY" not in conf and "SECRETKEY" not in conf
+    assert all(line.startswith("#") for line in conf.splitlines())
 
 
 def test_image_tag_or_digest(helm: Helm) -> None:
@@ -150,7 +158,10 @@ def test_hardened_defaults_yield_to_an_explicit_security_context(helm: Helm) -> 
 def test_not_hardened_has_no_scratch_volumes(helm: Helm) -> None:
     rendered = helm.template(values())
     assert "runAsNonRoot" not in rendered.agent_container["securityContext"]
-    assert [m["mountPath"] for m in rendered.agent_container["volumeMounts"]] == ["/root/template"]
+    assert [m["mountPath"] for m in rendered.agent_container["volumeMounts"]] == [
+        "/root/template",
+        "/root/clearml.conf",
+    ]
 
 
 def test_agent_pod_placement_and_metadata(helm: Helm) -> None:

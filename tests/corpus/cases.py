@@ -224,9 +224,6 @@ B_SETS = (
                     "basePodTemplate": {
                         "labels": {"team": "vision"},
                         "annotations": {"cost-center": "ml-42"},
-                        "initContainers": [
-                            {"name": "volume-dirs-init-cntr", "image": "busybox:1.35", "command": ["sh", "-c", "true"]}
-                        ],
                         "volumes": [
                             {"name": "datasets", "persistentVolumeClaim": {"claimName": "datasets"}},
                             {"name": "nfs", "nfs": {"server": "192.168.0.1", "path": "/var/nfs/mount"}},
@@ -261,13 +258,34 @@ B_SETS = (
                                 }
                             }
                         },
-                        "podSecurityContext": {"runAsUser": 1001, "fsGroup": 1001},
-                        "containerSecurityContext": {"capabilities": {"add": ["SYS_PTRACE"]}},
+                        "podSecurityContext": {"fsGroup": 10001},
+                        "containerSecurityContext": {"allowPrivilegeEscalation": False},
                     },
                 }
             },
         ),
         objects=(*SERVER_SERVICES, GIT_SECRET, CA_BUNDLE),
+    ),
+    ValueSet(
+        "init-capabilities",
+        merge(
+            B_CREDS,
+            {
+                "agentk8sglue": {
+                    "basePodTemplate": {
+                        "initContainers": [
+                            {"name": "volume-dirs-init-cntr", "image": "busybox:1.35", "command": ["sh", "-c", "true"]}
+                        ],
+                        # as the chart's values.yaml example shows it: fsGroup, a pod-level field, in the container
+                        "containerSecurityContext": {
+                            "runAsUser": 1001,
+                            "fsGroup": 1001,
+                            "capabilities": {"add": ["SYS_PTRACE", "NET_RAW"]},
+                        },
+                    }
+                }
+            },
+        ),
     ),
     ValueSet(
         "privileged",

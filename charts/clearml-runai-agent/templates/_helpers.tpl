@@ -450,8 +450,6 @@ the agent, only the chart's own defaults get a skip. Returns YAML of check id ->
 {{- $pod := $spec.securityContext | default dict }}
 {{- $context := $container.securityContext | default dict }}
 {{- $resources := $container.resources | default dict }}
-{{- $requests := $resources.requests | default dict }}
-{{- $limits := $resources.limits | default dict }}
 {{- $skips := dict
   "CKV_K8S_35" "clearml-agent reads its API credentials from env, set by secretKeyRef"
   "CKV_K8S_43" "the agent sets the image each task names"
@@ -463,8 +461,11 @@ the agent, only the chart's own defaults get a skip. Returns YAML of check id ->
 {{- if not $container.readinessProbe }}
 {{- $_ := set $skips "CKV_K8S_9" "a task runs to its end and serves nothing" }}
 {{- end }}
-{{- range $id, $path := dict "CKV_K8S_10" (list $requests "cpu") "CKV_K8S_11" (list $limits "cpu") "CKV_K8S_12" (list $requests "memory") "CKV_K8S_13" (list $limits "memory") }}
-{{- if not (hasKey (first $path) (last $path)) }}
+{{- /* checkov fails these when resources is empty, or when requests (limits) is a map without the key;
+resources without requests (limits) at all it reports neither passed nor failed: no skip then. */}}
+{{- range $id, $path := dict "CKV_K8S_10" (list "requests" "cpu") "CKV_K8S_11" (list "limits" "cpu") "CKV_K8S_12" (list "requests" "memory") "CKV_K8S_13" (list "limits" "memory") }}
+{{- $group := get $resources (first $path) }}
+{{- if or (not $resources) (and (kindIs "map" $group) (not (hasKey $group (last $path)))) }}
 {{- $_ := set $skips $id "tasks differ in size; taskPod.resources sets it" }}
 {{- end }}
 {{- end }}
