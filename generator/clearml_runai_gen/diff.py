@@ -8,7 +8,7 @@ from typing import Any
 from .errors import InputError
 from .models import Obj, ProjectOptions
 
-SECRET_PATHS = frozenset({"clearml.accessKey", "clearml.secretKey", "clearml.conf"})
+SECRET_PATHS = frozenset({"clearml.accessKey", "clearml.secretKey", "clearml.conf", "clearml.existingSecretChecksum"})
 
 
 @dataclass(frozen=True)

@@ -244,7 +244,8 @@ class TestChecksums:
             data = values(clearml={"existingSecret": "creds", "existingSecretChecksum": checksum})
             return helm.template(data).pod_annotations
 
-        first, again, rotated = annotations("hmac-sha256:aa"), annotations("hmac-sha256:aa"), annotations("hmac-sha256:bb")
+        first, again = annotations("hmac-sha256:aa"), annotations("hmac-sha256:aa")
+        rotated = annotations("hmac-sha256:bb")
         assert first == again
         assert rotated["checksum/secret"] != first["checksum/secret"]
         assert rotated["checksum/template"] == first["checksum/template"]
