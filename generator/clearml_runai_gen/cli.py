@@ -264,7 +264,8 @@ def render(
             raise UsageError(f"--output-dir {output_dir}: {exc.strerror}") from None
     out = Output(delivery, directory)
     if credentials_out is not None:
-        out = _secret_destination(out, credentials_out, output, several=len(options) > 1 or all_projects)
+        per_project = directory is not None or len(options) > 1 or all_projects
+        out = _secret_destination(out, credentials_out, output, per_project)
     hide = len(options) <= 10 or not sys.stderr.isatty()
     with click.progressbar(length=len(options), label="rendering values", file=sys.stderr, hidden=hide) as bar:
         results = render_many(install_source, options, agent=source.agent, progress=bar.update, output=out)
@@ -365,18 +366,19 @@ def diff(
     raise SystemExit(1)
 
 
-def _secret_destination(out: Any, credentials_out: str, output: str | None, several: bool) -> Any:
+def _secret_destination(out: Any, credentials_out: str, output: str | None, per_project: bool) -> Any:
     """Where the Secret manifests go: a directory (one <project>.secret.yaml each), or one file.
 
-    Checked before anything is rendered, so that a bad path leaves nothing written."""
+    With --output-dir or several projects it is a directory; else it is one when it exists as one or
+    ends with a slash. Checked before anything is rendered, so that a bad path leaves nothing written."""
     import dataclasses
 
     path = Path(credentials_out)
-    if several or credentials_out.endswith(os.sep) or path.is_dir():
+    if per_project or credentials_out.endswith(os.sep) or path.is_dir():
         if path.exists() and not path.is_dir():
             raise UsageError(
-                f"--credentials-out {credentials_out} is a file; with several projects name a directory "
-                "(one <project>.secret.yaml each)"
+                f"--credentials-out {credentials_out} is a file; with --output-dir or several projects name a "
+                "directory (one <project>.secret.yaml each)"
             )
         try:
             path.mkdir(parents=True, exist_ok=True)

@@ -126,6 +126,15 @@ def test_output_dir_writes_a_secret_beside_each_values_file(source: Path, tmp_pa
     assert "wrote 2 Secret manifest(s)" in stderr and SECRET not in stderr
 
 
+def test_with_output_dir_the_secrets_go_to_a_directory_even_for_one_project(source: Path, tmp_path: Path) -> None:
+    out, secrets = tmp_path / "values", tmp_path / "secrets"
+    args = ["render", "--project", "p1", "--from-file", str(source), "--output-dir", str(out)]
+    code, _, stderr = run([*args, "--credentials-out", str(secrets)])
+    assert code == 0, stderr
+    assert [p.name for p in secrets.iterdir()] == ["p1.secret.yaml"]
+    assert [p.name for p in out.iterdir()] == ["p1.values.yaml"]
+
+
 def test_one_project_with_a_directory_gets_project_secret_yaml(source: Path, tmp_path: Path) -> None:
     secrets = tmp_path / "secrets"
     secrets.mkdir()
@@ -318,7 +327,7 @@ def test_several_projects_need_a_directory_for_their_secrets(tmp_path: Path) -> 
         ["render", "--project", "a", "--project", "b", "--from-file", str(src), "--output-dir", str(tmp_path / "out")]
         + ["--credentials-out", str(taken)]
     )
-    assert code == 2 and "is a file; with several projects name a directory" in stderr
+    assert code == 2 and "is a file; with --output-dir or several projects name a directory" in stderr
     assert taken.read_text() == "a file\n"
 
 
