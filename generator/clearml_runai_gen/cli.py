@@ -255,6 +255,15 @@ def render(
         options = [build(p, ns) for p, ns in runai_projects(install_source.api)]
         if not options:
             raise GenError("the cluster has no Run:ai project namespaces (none is labelled runai/queue)")
+    if fmt != "values":
+        from .models import HELM_RELEASE_NAME_MAX
+
+        for o in options:
+            if len(o.release) > HELM_RELEASE_NAME_MAX:
+                raise UsageError(
+                    f"--format {fmt}: release name {o.release!r} has {len(o.release)} characters and helm allows "
+                    f"{HELM_RELEASE_NAME_MAX}; render --format values and install it under a shorter name"
+                )
     directory: Path | None = None
     if output_dir:
         directory = Path(output_dir)

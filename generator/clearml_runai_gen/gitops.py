@@ -30,8 +30,8 @@ def oci_tag(version: str) -> str:
 
 
 def _metadata(options: ProjectOptions, namespace: str) -> Obj:
-    labels = {"app.kubernetes.io/name": CHART_NAME, "app.kubernetes.io/part-of": options.release}
-    return {"name": options.release, "namespace": namespace, "labels": labels}
+    # a label the release name (up to 71 characters) would not fit: names say which release it is
+    return {"name": options.release, "namespace": namespace, "labels": {"app.kubernetes.io/name": CHART_NAME}}
 
 
 def argocd_application(options: ProjectOptions, values: Obj, delivery: DeliveryOptions) -> Obj:

@@ -70,11 +70,7 @@ def separate_credentials(
         "metadata": {
             "name": name,
             "namespace": options.namespace,
-            "labels": {
-                "app.kubernetes.io/name": "clearml-runai-agent",
-                "app.kubernetes.io/part-of": options.release,
-                "app.kubernetes.io/component": "credentials",
-            },
+            "labels": {"app.kubernetes.io/name": "clearml-runai-agent", "app.kubernetes.io/component": "credentials"},
         },
         "type": "Opaque",
         "stringData": data,

@@ -347,3 +347,32 @@ def test_delivery_options_default_to_the_tools_chart() -> None:
 def test_build_metadata_becomes_an_oci_tag(source: Path, tmp_path: Path) -> None:
     repo, _ = gitops(source, tmp_path, "flux", "--chart-version", "0.1.0+build.7")
     assert repo["spec"]["ref"] == {"tag": "0.1.0_build.7"}  # as `helm push` tags it
+
+
+def test_gitops_refuses_a_release_name_helm_cannot_install(tmp_path: Path) -> None:
+    src = tmp_path / "clearml.yaml"
+    src.write_text(dump(as_served(flavour_b(), "clearml", "agent")))
+    long = "p" * 40  # clearml-runai-ppp... has 54 characters
+    out = tmp_path / "out"
+    code, stdout, stderr = run(
+        ["render", "--project", "ok", "--project", long, "--from-file", str(src), "--format", "flux"]
+        + ["--output-dir", str(out), "--credentials-out", str(out)]
+    )
+    assert code == 2 and stdout == ""
+    assert f"release name 'clearml-runai-{long}' has 54 characters and helm allows 53" in stderr
+    assert not out.exists() or not list(out.iterdir())
+
+
+def test_the_longest_project_still_gets_a_valid_secret(tmp_path: Path) -> None:
+    """Label values stop at 63 characters; a 57-character project's release has 71."""
+    src = tmp_path / "clearml.yaml"
+    src.write_text(dump(as_served(flavour_b(), "clearml", "agent")))
+    long = "q" * 57
+    code, _, stderr = run(
+        ["render", "--project", long, "--from-file", str(src), "-o", str(tmp_path / "v.yaml")]
+        + ["--credentials-out", str(tmp_path / "s.yaml")]
+    )
+    assert code == 0, stderr
+    (secret,) = load(tmp_path / "s.yaml")
+    assert all(len(v) <= 63 for v in secret["metadata"]["labels"].values())
+    assert len(secret["metadata"]["name"]) <= 253
