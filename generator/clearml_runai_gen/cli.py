@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
 from . import __version__
 from .errors import GenError, UsageError
 from .models import DEFAULT_CHART_REPO, FORMATS
+
+if TYPE_CHECKING:
+    from .api import Output
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -264,6 +268,10 @@ def render(
                     f"--format {fmt}: release name {o.release!r} has {len(o.release)} characters and helm allows "
                     f"{HELM_RELEASE_NAME_MAX}; render --format values and install it under a shorter name"
                 )
+    out = Output(delivery)
+    if credentials_out is not None:
+        per_project = output_dir is not None or len(options) > 1 or all_projects
+        out = _secret_destination(out, credentials_out, output, per_project)
     directory: Path | None = None
     if output_dir:
         directory = Path(output_dir)
@@ -271,10 +279,7 @@ def render(
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UsageError(f"--output-dir {output_dir}: {exc.strerror}") from None
-    out = Output(delivery, directory)
-    if credentials_out is not None:
-        per_project = directory is not None or len(options) > 1 or all_projects
-        out = _secret_destination(out, credentials_out, output, per_project)
+        out = dataclasses.replace(out, out_dir=directory)
     hide = len(options) <= 10 or not sys.stderr.isatty()
     with click.progressbar(length=len(options), label="rendering values", file=sys.stderr, hidden=hide) as bar:
         results = render_many(install_source, options, agent=source.agent, progress=bar.update, output=out)
@@ -375,13 +380,11 @@ def diff(
     raise SystemExit(1)
 
 
-def _secret_destination(out: Any, credentials_out: str, output: str | None, per_project: bool) -> Any:
+def _secret_destination(out: Output, credentials_out: str, output: str | None, per_project: bool) -> Output:
     """Where the Secret manifests go: a directory (one <project>.secret.yaml each), or one file.
 
     With --output-dir or several projects it is a directory; else it is one when it exists as one or
     ends with a slash. Checked before anything is rendered, so that a bad path leaves nothing written."""
-    import dataclasses
-
     path = Path(credentials_out)
     if per_project or credentials_out.endswith(os.sep) or path.is_dir():
         if path.exists() and not path.is_dir():
