@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 AGENT_VENV := .cache/agent-venv
 AGENT_STAMP := $(AGENT_VENV)/.installed
 
-.PHONY: help venv agent-venv tools test test-unit test-chart test-cluster lint cluster-up cluster-down demo bench clean
+.PHONY: help venv agent-venv tools test test-unit test-chart test-cluster lint cluster-up cluster-down demo bench package clean
 
 help:
 	@echo "make demo          run the whole job on a local control plane, then clean up"
@@ -19,6 +19,7 @@ help:
 	@echo "make cluster-up    start the local control plane (prints export KUBECONFIG=...)"
 	@echo "make cluster-down  stop it and remove its state"
 	@echo "make bench         benchmarks (see docs/benchmarks.md)"
+	@echo "make package       the chart archive, dist/clearml-runai-agent-<version>.tgz, for helm push"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -68,6 +69,12 @@ bench: tools
 	$(BENCH_VENV)/bin/python -m pip install -q --upgrade --force-reinstall --no-deps .
 	$(BENCH_VENV)/bin/python -m pip install -q .
 	$(BENCH_VENV)/bin/python benchmarks/run.py
+
+# the chart archive, for `helm push dist/clearml-runai-agent-<version>.tgz oci://REGISTRY/PATH`; its version
+# is Chart.yaml's, which a test keeps equal to the tool's
+PACKAGE_DIR ?= dist
+package: tools
+	.cache/tools/helm package charts/clearml-runai-agent --destination $(PACKAGE_DIR)
 
 clean: cluster-down
 	rm -rf $(VENV) .cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -9,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from .detect import read_install
-from .emit import render_values, write_atomic
+from .emit import render_gitops, render_secret, render_values, write_atomic
 from .errors import InputError
-from .models import AgentInstall, Plan, ProjectOptions
+from .models import AgentInstall, DeliveryOptions, Plan, ProjectOptions
 from .plan import make_plan
+from .secret import separate_credentials
 from .source import Source
 
 
@@ -22,28 +24,54 @@ class Rendered:
     text: str  # empty when the values were written to a file
     warnings: tuple[str, ...]
     notes: tuple[str, ...] = ()
+    secret: str = ""  # the Secret manifest, when the credentials are apart and it was not written to a file
+
+
+@dataclass(frozen=True)
+class Output:
+    """What each project's release is rendered as, and where it goes."""
+
+    delivery: DeliveryOptions = DeliveryOptions()
+    out_dir: Path | None = None  # <project>.<format>.yaml; else the text is returned
+    secrets_dir: Path | None = None  # <project>.secret.yaml
+    secret_file: Path | None = None  # the Secret manifest of the one project rendered
 
 
 # below this many projects a second process costs more than it saves; work goes out in batches
 PARALLEL_FROM = 64
 BATCH = 25
 
-_FORKED: tuple[AgentInstall, Path | None] | None = None  # what forked workers inherit
+_FORKED: tuple[AgentInstall, Output] | None = None  # what forked workers inherit
 
 
-def render_one(install: AgentInstall, options: ProjectOptions, out_dir: Path | None = None) -> Rendered:
+def render_one(
+    install: AgentInstall, options: ProjectOptions, out_dir: Path | None = None, output: Output = Output()
+) -> Rendered:
+    """One project's values (or GitOps objects); with the credentials apart, the Secret is written first."""
+    out_dir = out_dir or output.out_dir
+    delivery = output.delivery
     plan = make_plan(install, options)
-    text = render_values(plan)
+    secret_text = ""
+    if delivery.separate_secret:
+        plan, secret = separate_credentials(plan)
+        secret_text = render_secret(plan, secret)
+        path = output.secret_file or (
+            output.secrets_dir / f"{options.project}.secret.yaml" if output.secrets_dir else None
+        )
+        if path is not None:
+            write_atomic(path, secret_text)
+            secret_text = ""
+    text = render_values(plan) if delivery.format == "values" else render_gitops(plan, delivery)
     if out_dir is not None:
-        write_atomic(out_dir / f"{options.project}.values.yaml", text)
+        write_atomic(out_dir / f"{options.project}.{delivery.format}.yaml", text)
         text = ""
-    return Rendered(options.project, text, tuple(plan.warnings), tuple(plan.notes))
+    return Rendered(options.project, text, tuple(plan.warnings), tuple(plan.notes), secret_text)
 
 
 def _render_batch(batch: list[ProjectOptions]) -> list[Rendered]:
     assert _FORKED is not None
-    install, out_dir = _FORKED
-    return [render_one(install, o, out_dir) for o in batch]
+    install, output = _FORKED
+    return [render_one(install, o, output=output) for o in batch]
 
 
 def render_many(
@@ -52,24 +80,29 @@ def render_many(
     agent: str | None = None,
     out_dir: Path | None = None,
     progress: Callable[[int], None] | None = None,
+    output: Output = Output(),
 ) -> list[Rendered]:
     """The install is read once; each project gets its own values, in the order given.
 
-    With `out_dir`, each project's values go to `<out_dir>/<project>.values.yaml` (atomic, 0600).
+    With `out_dir`, each project's values go to `<out_dir>/<project>.values.yaml` (atomic, 0600);
+    `output` says in what form (values, or Argo CD/Flux objects; credentials inline or apart) and
+    where the Secret manifests go.
     Emitting commented YAML and writing it is the per-project cost: with many projects it is spread
     over the CPUs by forked workers, which inherit the install already read (nothing is read twice).
     """
     install = read_install(source, agent)
+    if out_dir is not None:
+        output = dataclasses.replace(output, out_dir=out_dir)
     batches = [options[i : i + BATCH] for i in range(0, len(options), BATCH)]
     workers = min(os.cpu_count() or 1, len(options) // (PARALLEL_FROM // 2))
     if workers >= 2 and len(options) >= PARALLEL_FROM:
         import multiprocessing  # only here: most runs render one project
 
         if "fork" in multiprocessing.get_all_start_methods():
-            return _render_forked(multiprocessing.get_context("fork"), workers, install, batches, out_dir, progress)
+            return _render_forked(multiprocessing.get_context("fork"), workers, install, batches, output, progress)
     out: list[Rendered] = []
     for batch in batches:
-        out += [render_one(install, o, out_dir) for o in batch]
+        out += [render_one(install, o, output=output) for o in batch]
         if progress:
             progress(len(batch))
     return out
@@ -80,12 +113,12 @@ def _render_forked(
     workers: int,
     install: AgentInstall,
     batches: list[list[ProjectOptions]],
-    out_dir: Path | None,
+    output: Output,
     progress: Callable[[int], None] | None,
 ) -> list[Rendered]:
     global _FORKED
     out: list[Rendered] = []
-    _FORKED = (install, out_dir)
+    _FORKED = (install, output)
     try:
         with context.Pool(workers) as pool:
             for part in pool.imap(_render_batch, batches):  # in order
@@ -102,9 +135,11 @@ def render_plan(source: Source, options: ProjectOptions, agent: str | None = Non
 
 
 def load_values(path: str) -> dict[str, Any]:
-    """A values file written by `render`."""
+    """A values file written by `render`, or the values inline in its Argo CD or Flux objects."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
+
+    from .gitops import values_of
 
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -113,9 +148,12 @@ def load_values(path: str) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"--values {path} cannot be read: {exc}") from None
     try:
-        data = YAML(typ="safe").load(text)
+        docs = [d for d in YAML(typ="safe").load_all(text) if d is not None]
     except YAMLError:
         raise InputError(f"--values {path} is not valid YAML; pass a file written by `render`") from None
+    data = values_of(docs)
+    if data is None:
+        data = docs[0] if len(docs) == 1 else None
     if not isinstance(data, dict):
         raise InputError(f"--values {path} is not a values file of clearml-runai-gen")
     return data

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
 from . import __version__
 from .errors import GenError, UsageError
+from .models import DEFAULT_CHART_REPO, FORMATS
+
+if TYPE_CHECKING:
+    from .api import Output
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -141,8 +146,36 @@ def cli() -> None:
     help="Keep the agent from upgrading itself from PyPI at every start (CLEARML_AGENT_NO_UPDATE).",
 )
 @click.option("-o", "--output", metavar="FILE", help="Write the values to FILE (atomically, mode 0600).")
-@click.option("--output-dir", metavar="DIR", help="Write <project>.values.yaml per project into DIR.")
+@click.option(
+    "--output-dir",
+    metavar="DIR",
+    help="Write <project>.values.yaml (or .argocd.yaml, .flux.yaml) per project into DIR.",
+)
 @click.option("--show-secrets", is_flag=True, help="Print values with credentials even when stdout is a terminal.")
+@click.option(
+    "--credentials-out",
+    metavar="PATH",
+    help="Keep the credentials out of the values: write their Secret manifest to PATH (a directory: "
+    "<project>.secret.yaml each), to seal or encrypt; the values name that Secret.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="values",
+    show_default=True,
+    help="values: a values file; argocd: an Argo CD Application; flux: a Flux HelmRelease and its source "
+    "(both with the values inline, and need --credentials-out).",
+)
+@click.option(
+    "--chart-repo",
+    metavar="URL",
+    help="Where argocd/flux objects get the chart: oci://HOST/PATH or https://HOST/PATH "
+    f"[default: {DEFAULT_CHART_REPO}].",
+)
+@click.option("--chart-version", metavar="X", help=f"Chart version of argocd/flux objects [default: {__version__}].")
+@click.option("--argocd-namespace", metavar="NS", help="Namespace of Argo CD's Applications [default: argocd].")
+@click.option("--argocd-project", metavar="NAME", help="Argo CD project of the Application [default: default].")
 @source_options
 def render(
     projects: tuple[str, ...],
@@ -161,10 +194,31 @@ def render(
     output: str | None,
     output_dir: str | None,
     show_secrets: bool,
+    credentials_out: str | None,
+    fmt: str,
+    chart_repo: str | None,
+    chart_version: str | None,
+    argocd_namespace: str | None,
+    argocd_project: str | None,
     source: SourceSpec,
 ) -> None:
-    """Render the values of release clearml-runai-P for Run:ai project P."""
-    from .api import render_many
+    """Render the values of release clearml-runai-P for Run:ai project P (or an Argo CD/Flux object with them)."""
+    from .api import Output, render_many
+    from .models import DeliveryOptions
+
+    delivery = DeliveryOptions.build(
+        fmt,
+        separate_secret=credentials_out is not None,
+        chart_repo=chart_repo,
+        chart_version=chart_version,
+        argocd_namespace=argocd_namespace,
+        argocd_project=argocd_project,
+    )
+    if credentials_out is not None:
+        if credentials_out.strip() in ("", "-"):
+            raise UsageError("--credentials-out needs a file or a directory: the Secret manifest never goes to stdout")
+        if show_secrets:
+            raise UsageError("--show-secrets does not go with --credentials-out: the values then hold no credential")
 
     if all_projects and projects:
         raise UsageError("use either --project or --all-projects, not both")
@@ -182,7 +236,7 @@ def render(
             raise UsageError("several --project need --output-dir DIR (one <project>.values.yaml each)")
     if output and output_dir:
         raise UsageError("use either -o FILE or --output-dir DIR, not both")
-    if not output and not output_dir and sys.stdout.isatty() and not show_secrets:
+    if not output and not output_dir and sys.stdout.isatty() and not show_secrets and credentials_out is None:
         raise UsageError(
             "the values hold the agent's ClearML credentials and stdout is a terminal: "
             "redirect it (> values.yaml), use -o FILE, or pass --show-secrets"
@@ -213,6 +267,19 @@ def render(
         options = [build(p, ns) for p, ns in runai_projects(install_source.api)]
         if not options:
             raise GenError("the cluster has no Run:ai project namespaces (none is labelled runai/queue)")
+    if fmt != "values":
+        from .models import HELM_RELEASE_NAME_MAX
+
+        for o in options:
+            if len(o.release) > HELM_RELEASE_NAME_MAX:
+                raise UsageError(
+                    f"--format {fmt}: release name {o.release!r} has {len(o.release)} characters and helm allows "
+                    f"{HELM_RELEASE_NAME_MAX}; render --format values and install it under a shorter name"
+                )
+    out = Output(delivery)
+    if credentials_out is not None:
+        per_project = output_dir is not None or len(options) > 1 or all_projects
+        out = _secret_destination(out, credentials_out, output, per_project)
     directory: Path | None = None
     if output_dir:
         directory = Path(output_dir)
@@ -220,15 +287,22 @@ def render(
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UsageError(f"--output-dir {output_dir}: {exc.strerror}") from None
+        out = dataclasses.replace(out, out_dir=directory)
     hide = len(options) <= 10 or not sys.stderr.isatty()
     with click.progressbar(length=len(options), label="rendering values", file=sys.stderr, hidden=hide) as bar:
-        results = render_many(install_source, options, agent=source.agent, out_dir=directory, progress=bar.update)
+        results = render_many(install_source, options, agent=source.agent, progress=bar.update, output=out)
     for note in dict.fromkeys(n for r in results for n in r.notes):
         click.echo(f"note: {note}", err=True)
     for message in dict.fromkeys(w for r in results for w in r.warnings):
         warn(message)
+    seal = "seal or encrypt before it goes into git, and apply it before the release"
+    if out.secrets_dir is not None:
+        click.echo(f"wrote {len(results)} Secret manifest(s) to {out.secrets_dir} ({seal})", err=True)
+    elif out.secret_file is not None:
+        click.echo(f"wrote the Secret manifest to {out.secret_file} ({seal})", err=True)
     if directory is not None:
-        click.echo(f"wrote {len(results)} values file(s) to {directory}", err=True)
+        kind = {"values": "values", "argocd": "Argo CD Application", "flux": "Flux HelmRelease"}[fmt]
+        click.echo(f"wrote {len(results)} {kind} file(s) to {directory}", err=True)
     elif output:
         from .emit import write_atomic
 
@@ -315,6 +389,7 @@ def diff(
 
     from .api import load_values, render_plan
     from .diff import changes, options_from_values, redact, sensitive_values
+    from .secret import values_as_rendered_before
 
     old = load_values(values_file)
     options, origin = options_from_values(old, values_file)
@@ -324,7 +399,7 @@ def diff(
         options = dataclasses.replace(options, agent_image=agent_image)
     namespace = None if source.clearml_namespace or source.from_file else origin.clearml_namespace or None
     plan = render_plan(source.open(namespace), options, source.agent or origin.agent or None)
-    found = changes(old, plan.values)
+    found = changes(old, values_as_rendered_before(plan, old))
     if not found:
         click.echo(f"no drift: {values_file} matches the ClearML install")
         return
@@ -332,6 +407,31 @@ def diff(
     for line in redact([change.describe() for change in found], plan.install.sensitive | sensitive_values(old)):
         click.echo(f"  {line}")
     raise SystemExit(1)
+
+
+def _secret_destination(out: Output, credentials_out: str, output: str | None, per_project: bool) -> Output:
+    """Where the Secret manifests go: a directory (one <project>.secret.yaml each), or one file.
+
+    With --output-dir or several projects it is a directory; else it is one when it exists as one or
+    ends with a slash. Checked before anything is rendered, so that a bad path leaves nothing written."""
+    path = Path(credentials_out)
+    if per_project or credentials_out.endswith(os.sep) or path.is_dir():
+        if path.exists() and not path.is_dir():
+            raise UsageError(
+                f"--credentials-out {credentials_out} is a file; with --output-dir or several projects name a "
+                "directory (one <project>.secret.yaml each)"
+            )
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"--credentials-out {credentials_out}: {exc.strerror}") from None
+        return dataclasses.replace(out, secrets_dir=path)
+    if output and Path(output).resolve() == path.resolve():
+        raise UsageError("-o and --credentials-out name the same file: the values and their Secret go apart")
+    for opt, target in (("--credentials-out", path), ("-o", Path(output) if output else None)):
+        if target is not None and not target.resolve().parent.is_dir():
+            raise UsageError(f"{opt} {target}: directory {target.parent} does not exist")
+    return dataclasses.replace(out, secret_file=path)
 
 
 @cli.command()

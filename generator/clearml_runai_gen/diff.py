@@ -18,7 +18,7 @@ from .detect import is_secret_name
 from .errors import InputError
 from .models import Obj, ProjectOptions
 
-SECRET_PATHS = frozenset({"clearml.accessKey", "clearml.secretKey", "clearml.conf"})
+SECRET_PATHS = frozenset({"clearml.accessKey", "clearml.secretKey", "clearml.conf", "clearml.existingSecretChecksum"})
 REDACTED = "<redacted>"
 _ENV_ENTRY = re.compile(r"\[(?P<name>[^\]]+)\]\.value$")
 

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from . import __version__
 from .errors import UsageError
 
 Obj = dict[str, Any]
@@ -200,3 +201,72 @@ class Plan:
     values: Obj
     warnings: list[str] = field(default_factory=list)  # what the user should act on
     notes: list[str] = field(default_factory=list)  # what was mended, for the record
+
+
+# Where the project publishes its chart (`helm push` of `make package`); --chart-repo names another.
+DEFAULT_CHART_REPO = "oci://ghcr.io/clearml-runai/charts"
+FORMATS = ("values", "argocd", "flux")
+_CHART_REPO = re.compile(
+    r"^(?P<scheme>oci|https?)://[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?(:\d+)?(/[-._~A-Za-z0-9]+)*$"
+)
+_CHART_VERSION = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class DeliveryOptions:
+    """How each project's release is shipped: a values file, an Argo CD Application or a Flux HelmRelease,
+    with the credentials inline or in a Secret manifest of their own."""
+
+    format: str = "values"
+    separate_secret: bool = False  # values reference a Secret; its manifest is written apart
+    chart_repo: str = DEFAULT_CHART_REPO
+    chart_version: str = __version__  # the chart this tool ships is of the tool's own version
+    argocd_namespace: str = "argocd"
+    argocd_project: str = "default"
+
+    @property
+    def is_oci(self) -> bool:
+        return self.chart_repo.startswith("oci://")
+
+    @classmethod
+    def build(
+        cls,
+        format: str = "values",
+        *,
+        separate_secret: bool = False,
+        chart_repo: str | None = None,
+        chart_version: str | None = None,
+        argocd_namespace: str | None = None,
+        argocd_project: str | None = None,
+    ) -> DeliveryOptions:
+        """Validate the options; each one that does not fit the format is refused, not ignored."""
+        if format not in FORMATS:
+            raise UsageError(f"--format {format!r} is not one of {', '.join(FORMATS)}")
+        if format != "values" and not separate_secret:
+            raise UsageError(
+                f"--format {format} puts the values into an object meant for git, so the credentials must stay "
+                "out of it: add --credentials-out PATH (their Secret manifest, to seal or encrypt)"
+            )
+        for opt, val in (("--chart-repo", chart_repo), ("--chart-version", chart_version)):
+            if val is not None and format == "values":
+                raise UsageError(f"{opt} names the chart of --format argocd or flux; a values file names none")
+        for opt, val in (("--argocd-namespace", argocd_namespace), ("--argocd-project", argocd_project)):
+            if val is not None and format != "argocd":
+                raise UsageError(f"{opt} applies to --format argocd only")
+        repo = (chart_repo or DEFAULT_CHART_REPO).rstrip("/")
+        if not _CHART_REPO.match(repo):
+            raise UsageError(
+                f"--chart-repo {chart_repo!r} is not a chart repository: use oci://HOST/PATH (an OCI registry, as "
+                "`helm push` takes it) or https://HOST/PATH (a Helm repository with an index.yaml)"
+            )
+        version = (chart_version or __version__).removeprefix("v")
+        if not _CHART_VERSION.match(version):
+            raise UsageError(f"--chart-version {chart_version!r} is not a chart version (SemVer, for example 0.1.0)")
+        ns = argocd_namespace or "argocd"
+        if not DNS_LABEL.match(ns) or len(ns) > 63:
+            raise UsageError(f"--argocd-namespace {ns!r} is not a valid namespace name")
+        project = argocd_project or "default"
+        if not _DNS_SUBDOMAIN.match(project) or len(project) > 253:
+            raise UsageError(f"--argocd-project {project!r} is not a valid Argo CD project name")
+        return cls(format, separate_secret, repo, version, ns, project)

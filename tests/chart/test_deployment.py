@@ -250,6 +250,21 @@ class TestChecksums:
         second = helm.template(values(clearml={"existingSecret": "creds-v2"})).pod_annotations
         assert first["checksum/secret"] != second["checksum/secret"]
 
+    def test_secret_checksum_follows_the_existing_secret_checksum(self, helm: Helm) -> None:
+        def annotations(checksum: str) -> dict[str, str]:
+            data = values(clearml={"existingSecret": "creds", "existingSecretChecksum": checksum})
+            return helm.template(data).pod_annotations
+
+        first, again = annotations("hmac-sha256:aa"), annotations("hmac-sha256:aa")
+        rotated = annotations("hmac-sha256:bb")
+        assert first == again
+        assert rotated["checksum/secret"] != first["checksum/secret"]
+        assert rotated["checksum/template"] == first["checksum/template"]
+
+    def test_existing_secret_checksum_needs_the_existing_secret(self, helm: Helm) -> None:
+        error = helm.template_error(values(clearml={"existingSecretChecksum": "hmac-sha256:aa"}))
+        assert "clearml.existingSecretChecksum is the checksum of clearml.existingSecret" in error
+
     def test_agent_only_changes_leave_the_checksums(self, helm: Helm) -> None:
         before = helm.template(values()).pod_annotations
         after = helm.template(values(agent={"maxPods": 3})).pod_annotations

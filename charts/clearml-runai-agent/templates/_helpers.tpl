@@ -206,6 +206,9 @@ failing (helm's lint mode), so the chart lints clean with its empty defaults whi
 {{- fail "agent.queues is required: the ClearML queues the agent serves" }}
 {{- end }}
 {{- $_ := required "clearml.apiHost is required: the ClearML API server URL as reached from the Run:ai namespace" .Values.clearml.apiHost }}
+{{- if and .Values.clearml.existingSecretChecksum (not .Values.clearml.existingSecret) }}
+{{- fail "clearml.existingSecretChecksum is the checksum of clearml.existingSecret: set both, or neither" }}
+{{- end }}
 {{- if and (eq (include "clearml-runai-agent.glueKind" .) "job") .Values.rbac.create (not .Values.rbac.jobs) }}
 {{- fail "agent.extraEnv sets CLEARML_K8S_GLUE_KIND=job: set rbac.jobs=true so the agent may manage Jobs" }}
 {{- end }}
