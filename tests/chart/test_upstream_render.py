@@ -203,3 +203,16 @@ def test_sessions_ports_mode_is_dropped_with_a_warning() -> None:
     args = " ".join(values["agent"].get("extraArgs") or [])
     assert "--ports-mode" not in args and "--num-of-services" not in args and "--gateway-address" not in args
     assert "ports mode" in err and "not carried" in err
+
+
+def test_a_project_in_a_namespace_of_its_own_name_is_served_from_there(helm: Helm) -> None:
+    """--namespace other than runai-P: the agent's --namespace and K8S_DEFAULT_NAMESPACE follow it."""
+    values, _ = render("b-5.3.2-defaults", "--namespace", "ml-team-x")
+    assert values["runai"]["namespace"] == "ml-team-x"
+    rendered = helm.template(values, release=f"clearml-runai-{PROJECT}", namespace="ml-team-x")
+    args = rendered.agent_env_value("K8S_GLUE_EXTRA_ARGS").split()
+    assert args.count("--namespace") == 1 and args[args.index("--namespace") + 1] == "ml-team-x"
+    assert rendered.agent_env_value("K8S_DEFAULT_NAMESPACE") == "ml-team-x"
+    assert rendered.task_template["metadata"]["labels"]["project"] == PROJECT
+    # values rendered for that namespace refuse any other
+    assert "ml-team-x" in helm.template_error(values, release=f"clearml-runai-{PROJECT}", namespace=NS)

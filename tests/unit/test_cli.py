@@ -49,6 +49,33 @@ def test_output_file_is_private_and_atomic(a_dump: Path, tmp_path: Path) -> None
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+def test_output_over_an_existing_readable_file_ends_private_and_replaced_whole(a_dump: Path, tmp_path: Path) -> None:
+    out = tmp_path / "values.yaml"
+    out.write_text("old: values\n")
+    out.chmod(0o644)
+    inode = out.stat().st_ino
+    code, _, err = run(["render", "--project", "p", "--from-file", str(a_dump), "-o", str(out)])
+    assert code == 0, err
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    # replaced by a rename (a reader sees the old file or the new one), not rewritten in place
+    assert out.stat().st_ino != inode
+    assert "old: values" not in out.read_text() and "project: p" in out.read_text()
+
+
+@pytest.mark.parametrize("flag,expected", [([], True), (["--self-update"], False), (["--no-self-update"], True)])
+def test_self_update_and_the_queue_label_are_what_the_options_say(
+    a_dump: Path, flag: list[str], expected: bool
+) -> None:
+    from ruamel.yaml import YAML
+
+    code, out, err = run(["render", "--project", "p", "--from-file", str(a_dump), "--show-secrets", *flag])
+    assert code == 0, err
+    values = YAML(typ="safe").load(out)
+    assert values["agent"]["noSelfUpdate"] is expected
+    # runai.queue is left to the chart, whose default is the project itself
+    assert values["runai"].get("queue", "") == "" and values["runai"]["project"] == "p"
+
+
 def test_secrets_never_reach_stderr(a_dump: Path) -> None:
     _, _, stderr = run(["render", "--project", "p", "--from-file", str(a_dump)])
     assert "BxapIRo9" not in stderr
