@@ -17,9 +17,10 @@ from clearml_runai_gen import __version__
 from ruamel.yaml import YAML
 
 from tests.conftest import ROOT
-from tests.fixtures.installs import SERVER_ONLY, flavour_b
+from tests.corpus.cases import SECRETS, credentials, find
+from tests.corpus.install import install
 
-from .conftest import CHART, Kube, decode, local_chart, unique
+from .conftest import CHART, Kube, decode, unique
 from .registry import oci_registry
 
 pytestmark = pytest.mark.cluster
@@ -53,17 +54,11 @@ def crds(kube: Kube) -> None:
 
 @pytest.fixture(scope="module")
 def clearml(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    ns, release = unique("ml"), unique("agent")
-    objs = flavour_b(release=release, namespace=ns, queue="gpu", access_key=ACCESS, secret_key=SECRET, conf=CONF)
-    kube.create_namespace(ns)
-    kube.helm(
-        "v4",
-        "install",
-        release,
-        str(local_chart(tmp_path_factory.mktemp("src"), "clearml-agent", "5.3.0", objs)),
-        "-n",
-        ns,
-    )
+    ns, case = unique("ml"), find("b-5.3.2-internal-multiqueue")
+    overrides = {**credentials(case, ACCESS, SECRET, "gpu"), "clearml": {}}
+    overrides["clearml"] = {"agentk8sglueKey": ACCESS, "agentk8sglueSecret": SECRET, "clearmlConfig": CONF}
+    install(kube, case, ns, tmp_path_factory.mktemp("src"), overrides)
+    release = case.release
     yield ns, release
     kube.helm("v4", "uninstall", release, "-n", ns, check=False)
     kube.kubectl("delete", "namespace", ns, "--wait=false", check=False)
@@ -89,7 +84,7 @@ def inline_values(obj: dict[str, Any]) -> dict[str, Any]:
 
 def assert_no_credential(path: Path) -> None:
     text = path.read_text()
-    for value in (ACCESS, SECRET, CONF, *SERVER_ONLY.values()):
+    for value in (ACCESS, SECRET, CONF, *SECRETS.values()):
         assert value not in text, f"{path.name} holds a credential"
 
 
@@ -246,7 +241,7 @@ def test_chart_from_the_oci_registry_installs_with_the_secret_applied_first(
         before = kube.get("deployment", namespace, release)
         rotated = "rotated-" + SECRET
         patch = {"data": {"agentk8sglue_secret": base64.b64encode(rotated.encode()).decode()}}
-        source_secret = f"{source_release}-clearml-agent-ac"
+        source_secret = f"{find('b-5.3.2-internal-multiqueue').full_name()}-ac"
         kube.kubectl("patch", "secret", source_secret, "-n", ns, "--type", "merge", "-p", json.dumps(patch))
         try:
             drift = kube.gen("diff", "--values", str(values), check=False)
