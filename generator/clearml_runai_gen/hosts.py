@@ -74,6 +74,13 @@ class HostRewriter:
             return self.full(m.group("host")) + (m.group("port") or "") + (m.group("rest") or "")
         return value
 
+    def unresolved(self, value: str) -> str:
+        """The bare host of a URL that names no Service of the namespace (it resolves nowhere), else ""."""
+        host = urlsplit(value).hostname if "://" in value else (value.split(":")[0] if value else "")
+        if self.services is not None and host and is_bare_name(host) and host not in self.services:
+            return host
+        return ""
+
     def no_proxy(self, value: str) -> str:
         """NO_PROXY keeps matching what was rewritten: the full name follows each bare Service name."""
         entries = [e.strip() for e in value.split(",")]

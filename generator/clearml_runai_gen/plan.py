@@ -217,6 +217,18 @@ def _make_plan(install: AgentInstall, options: ProjectOptions) -> Plan:
         "secretKey": creds.secret_key,
         "conf": creds.conf or "",
     }
+    for var, url in (
+        ("CLEARML_API_HOST", install.hosts.api),
+        ("CLEARML_WEB_HOST", install.hosts.web),
+        ("CLEARML_FILES_HOST", install.hosts.files),
+    ):
+        host = hosts.unresolved(url)
+        if host:
+            warnings.append(
+                f"the source agent's {var} {url} names {host!r}, which is no Service of namespace "
+                f"{install.namespace}: it resolves neither there nor from {options.namespace}; set clearml.* "
+                "in the values to the server's full name"
+            )
     agent_env = hosts.env(install.extra_env)
     task_pod = task_pod_values(install, options, hosts, warnings, notes)
     if install.sessions:

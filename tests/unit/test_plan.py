@@ -242,3 +242,11 @@ def test_rendering_never_crashes_on_well_formed_installs(flavour, version, relea
         value = var.get("value", "")
         if value.startswith("http://") and "." not in value.split("/")[2].split(":")[0]:
             raise AssertionError(f"bare service name left in {var}")
+
+
+def test_a_clearml_host_that_names_no_service_of_the_namespace_is_said() -> None:
+    rw = HostRewriter("agents", "cluster.local", frozenset({"other"}))
+    assert rw.unresolved("http://clearml-apiserver:8008") == "clearml-apiserver"
+    assert rw.unresolved("http://clearml-apiserver.clearml:8008") == ""
+    assert rw.unresolved("https://api.clear.ml") == ""
+    assert HostRewriter("agents", "cluster.local", None).unresolved("http://clearml-apiserver:8008") == ""
