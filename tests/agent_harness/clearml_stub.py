@@ -104,8 +104,11 @@ class ClearMLStandIn:
     """Threaded HTTP server on 127.0.0.1 that knows one key pair. Use as a context manager;
     ``url`` is what the agent gets as ``CLEARML_API_HOST``."""
 
-    def __init__(self, access_key: str, secret_key: str) -> None:
+    def __init__(self, access_key: str, secret_key: str, *, enterprise: bool = False) -> None:
         self._credentials = (access_key, secret_key)
+        # the enterprise server: what the enterprise chart's --use-owner-token needs (an admin agent that
+        # may log in as a task's owner, X-Clearml-Impersonate-As)
+        self._enterprise = enterprise
         self._signing_key = secrets.token_bytes(32)
         self._lock = threading.RLock()
         self._queues: dict[str, dict[str, Any]] = {}
@@ -269,7 +272,10 @@ class ClearMLStandIn:
                 raise ApiError(404, 0, f"Unable to find endpoint for name {endpoint}")
             self._authenticate(req.headers.get("Authorization") or "")
             with self._lock:
-                data = handler(body)
+                if handler == self._api_auth_login:
+                    data = self._api_auth_login(body, req.headers.get("X-Clearml-Impersonate-As") or "")
+                else:
+                    data = handler(body)
             status, payload = 200, self._answer(endpoint, 200, 0, "OK", data)
         except ApiError as err:
             status, payload = err.code, self._answer(endpoint, err.code, err.subcode, err.msg, {})
@@ -334,16 +340,18 @@ class ClearMLStandIn:
         else:
             raise ApiError(401, *BAD_AUTH_TYPE)
 
-    def _token(self) -> str:
+    def _token(self, user: str = USER_ID) -> str:
         """A JWT shaped like clearml-server's (HS256), signed with a key of this stand-in."""
         now = int(time.time())
         header = {"alg": "HS256", "typ": "JWT"}
+        role = "admin" if self._enterprise and user == USER_ID else "user"
         claims = {
-            "identity": {"user": USER_ID, "company": COMPANY_ID, "role": "user", "user_name": "agent"},
+            "identity": {"user": user, "company": COMPANY_ID, "role": role, "user_name": "agent"},
+            "tenant": COMPANY_ID,
             "env": "<unknown>",
             "api_version": API_VERSION,
             "server_version": SERVER_VERSION,
-            "feature_set": FEATURE_SET,
+            "feature_set": "enterprise" if self._enterprise else FEATURE_SET,
             "iat": now,
             "exp": now + 24 * 3600,
         }
@@ -417,8 +425,10 @@ class ClearMLStandIn:
 
     # ------------------------------------------------------------------ auth, workers, events
 
-    def _api_auth_login(self, body: Any) -> dict[str, Any]:
-        return {"token": self._token()}
+    def _api_auth_login(self, body: Any, impersonate: str = "") -> dict[str, Any]:
+        if impersonate and not self._enterprise:
+            raise ApiError(403, 0, "impersonation is an enterprise feature")
+        return {"token": self._token(impersonate or USER_ID)}
 
     def _api_workers_register(self, body: dict[str, Any]) -> dict[str, Any]:
         names = [self._queues[q]["name"] if q in self._queues else q for q in body.get("queues") or []]

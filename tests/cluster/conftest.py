@@ -206,9 +206,9 @@ def get_pod(kube: Kube, namespace: str, name: str) -> dict[str, Any] | None:
     return json.loads(proc.stdout) if proc.returncode == 0 else None
 
 
-def clearml_for(access_key: str, secret_key: str, *queues: str) -> ClearMLStandIn:
-    """A ClearML stand-in that knows one key pair and has `queues`."""
-    stand_in = ClearMLStandIn(access_key, secret_key)
+def clearml_for(access_key: str, secret_key: str, *queues: str, enterprise: bool = False) -> ClearMLStandIn:
+    """A ClearML stand-in that knows one key pair and has `queues` (an enterprise server with `enterprise`)."""
+    stand_in = ClearMLStandIn(access_key, secret_key, enterprise=enterprise)
     for queue in queues:
         stand_in.add_queue(queue)
     return stand_in

@@ -175,8 +175,11 @@ def test_installs_and_the_real_agent_creates_a_task_pod_the_api_server_accepts(s
         assert env["K8S_DEFAULT_NAMESPACE"]["value"] == ns
         kind = (env.get("CLEARML_K8S_GLUE_KIND") or {}).get("value", "pod")
         queue = values["agent"]["queues"][0]
+        # the enterprise chart's agent impersonates task owners, which only the enterprise server allows
+        enterprise = "--use-owner-token" in (values["agent"].get("extraArgs") or [])
+        access, secret = values["clearml"]["accessKey"], values["clearml"]["secretKey"]
         with (
-            clearml_for(values["clearml"]["accessKey"], values["clearml"]["secretKey"], queue) as clearml,
+            clearml_for(access, secret, queue, enterprise=enterprise) as clearml,
             run_agent(kube, ns, source.release, clearml, source.workdir / "agent") as agent,
         ):
             task = clearml.enqueue("train", queue)
