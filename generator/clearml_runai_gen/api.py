@@ -103,19 +103,11 @@ def render_plan(source: Source, options: ProjectOptions, agent: str | None = Non
 
 def load_values(path: str) -> dict[str, Any]:
     """A values file written by `render`."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
+    from .parse import MAX_DOCUMENT_BYTES, load_document
+    from .source import read_text
 
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"--values {path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"--values {path} cannot be read: {exc}") from None
-    try:
-        data = YAML(typ="safe").load(text)
-    except YAMLError:
-        raise InputError(f"--values {path} is not valid YAML; pass a file written by `render`") from None
+    hint = "pass a file written by `render`"
+    data = load_document(read_text(path, f"--values {path}", MAX_DOCUMENT_BYTES, hint), f"--values {path}", hint)
     if not isinstance(data, dict):
         raise InputError(f"--values {path} is not a values file of clearml-runai-gen")
     return data

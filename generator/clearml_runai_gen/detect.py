@@ -256,15 +256,9 @@ def _file_key(volume: Obj, mount: Obj, path: str) -> str:
 
 
 def _parse_template(text: str, where: str) -> Obj:
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
+    from .parse import load_document
 
-    try:
-        doc = YAML(typ="safe").load(text)
-    except YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark is not None else ""
-        raise InstallError(f"{where} is not valid YAML{line}; repair the task-pod template") from None
+    doc = load_document(text, where, "repair the task-pod template", error=InstallError)
     if not isinstance(doc, dict):
         raise InstallError(f"{where} is not a pod template (a YAML mapping with a spec); repair it")
     kind = doc.get("kind")
