@@ -107,9 +107,10 @@ def load_values(path: str) -> dict[str, Any]:
     from .source import read_text
 
     hint = "pass a file written by `render`"
-    data = load_document(read_text(path, f"--values {path}", MAX_DOCUMENT_BYTES, hint), f"--values {path}", hint)
+    origin = "standard input" if path == "-" else f"--values {path}"
+    data = load_document(read_text(path, origin, MAX_DOCUMENT_BYTES, hint), origin, hint)
     if not isinstance(data, dict):
-        raise InputError(f"--values {path} is not a values file of clearml-runai-gen")
+        raise InputError(f"{origin} is not a values file of clearml-runai-gen")
     return data
 
 

@@ -28,7 +28,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-from .errors import GenError, InputError
+from .errors import GenError, InputError, LimitError
 
 MiB = 1024 * 1024
 MAX_DUMP_BYTES = 256 * MiB
@@ -61,7 +61,7 @@ def size_text(n: int) -> str:
 
 def load_stream(text: str, origin: str, hint: str, *, error: type[GenError] = InputError) -> list[Any]:
     """The documents of a dump (JSON, or YAML with one or more documents; empty documents dropped)."""
-    _check_size(text, MAX_DUMP_BYTES, origin, hint, error)
+    _check_size(text, MAX_DUMP_BYTES, origin, hint)
     if text.lstrip()[:1] in ("{", "["):
         docs = _load_json(text, origin, hint, error)
         if docs is not None:
@@ -71,14 +71,14 @@ def load_stream(text: str, origin: str, hint: str, *, error: type[GenError] = In
 
 def load_document(text: str, origin: str, hint: str, *, error: type[GenError] = InputError) -> Any:
     """One YAML document (a task-pod template, a values file); None when it is empty."""
-    _check_size(text, MAX_DOCUMENT_BYTES, origin, hint, error)
+    _check_size(text, MAX_DOCUMENT_BYTES, origin, hint)
     docs = _load_yaml(text, origin, hint, error, multi=False)
     return docs[0] if docs else None
 
 
-def _check_size(text: str, limit: int, origin: str, hint: str, error: type[GenError]) -> None:
+def _check_size(text: str, limit: int, origin: str, hint: str) -> None:
     if len(text) > limit:
-        raise error(f"{origin} is larger than {size_text(limit)}, more than this tool reads; {hint}")
+        raise LimitError(f"{origin} is larger than {size_text(limit)}, more than this tool reads; {hint}")
 
 
 # --------------------------------------------------------------------------- JSON
@@ -93,10 +93,10 @@ def _load_json(text: str, origin: str, hint: str, error: type[GenError]) -> list
     except json.JSONDecodeError:
         return None
     except RecursionError:
-        raise error(f"{origin} nests deeper than {MAX_DEPTH} levels; {hint}") from None
+        raise LimitError(f"{origin} nests deeper than {MAX_DEPTH} levels; {hint}") from None
     except ValueError as exc:  # e.g. an integer of more digits than Python converts
         raise error(f"{origin} is not valid JSON: {exc}; {hint}") from None
-    _check_tree([doc], origin, hint, error)
+    _check_tree([doc], origin, hint)
     return [doc]
 
 
@@ -126,22 +126,24 @@ def _load_yaml(text: str, origin: str, hint: str, error: type[GenError], *, mult
                 if not multi and len(docs) > 1:
                     raise error(f"{origin} holds more than one YAML document; {hint}")
     except _Refused as exc:
-        raise error(f"{origin} {exc}; {hint}") from None
+        raise LimitError(f"{origin} {exc}; {hint}") from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = exc.problem or str(exc).splitlines()[0]
+        if exc.context and "duplicate" in exc.context:  # libyaml: "found duplicate anchor; first occurrence"
+            problem = exc.context.split(";")[0]
         raise error(f"{origin} is not valid YAML{where}: {problem}; {hint}") from None
     except YAMLError as exc:
         raise error(f"{origin} is not valid YAML: {str(exc).splitlines()[0] if str(exc) else exc!r}; {hint}") from None
     except RecursionError:
-        raise error(f"{origin} nests deeper than {MAX_DEPTH} levels; {hint}") from None
+        raise LimitError(f"{origin} nests deeper than {MAX_DEPTH} levels; {hint}") from None
     except (ValueError, TypeError, OverflowError) as exc:  # a scalar its tag cannot hold (a date, a huge int)
         raise error(f"{origin} is not valid YAML: {exc}; {hint}") from None
     finally:
         if loader is not None:
             loader.dispose()
-    _check_tree(docs, origin, hint, error)
+    _check_tree(docs, origin, hint)
     return docs
 
 
@@ -191,8 +193,9 @@ def _count_events(text: str) -> None:
 
 
 def _nodes_bound(text: str) -> int:
-    # every node after the first follows a line break or one of these indicators
-    return sum(text.count(c) for c in "\n,:-?[{") + 1
+    # every node after the first follows a line break or one of these indicators; a `:` or `?` may also
+    # start the (implicit) mapping its key begins, or stand before an empty value
+    return sum(text.count(c) for c in "\n,-[{") + 2 * (text.count(":") + text.count("?")) + 1
 
 
 _LINE_PREFIX = re.compile(r"(?:^|\n)[ \t?:-]*")
@@ -201,11 +204,12 @@ _LINE_PREFIX = re.compile(r"(?:^|\n)[ \t?:-]*")
 def _depth_bound(text: str) -> int:
     """An upper bound of the nesting of `text`, sound for any YAML.
 
-    A flow collection opens with `[` or `{` (an empty one, `[]` or `{}`, nests nothing); a block collection
-    opens at a column greater than its parent's (an indentless sequence aside: at most one per mapping),
-    and that column lies within the indentation and block indicators (`- `, `? `, `: `) that start a line.
+    A flow collection opens with `[` or `{` (an empty one, `[]` or `{}`, nests nothing; a `[` may hold a
+    single-pair mapping with no `{`: two levels); a block collection opens at a column greater than its
+    parent's (an indentless sequence aside: at most one per mapping), and that column lies within the
+    indentation and block indicators (`- `, `? `, `: `) that start a line.
     """
-    flow = text.count("[") - text.count("[]") + text.count("{") - text.count("{}") + 1
+    flow = 2 * (text.count("[") - text.count("[]")) + text.count("{") - text.count("{}") + 1
     prefix = max((len(m) for m in _LINE_PREFIX.findall(text)), default=0)
     return flow + 2 * (prefix + 2) + 1
 
@@ -270,7 +274,7 @@ def _loader_classes() -> dict[str, type]:
             event = self.parser.peek_event()
             if event.anchor is not None and event.anchor in self.anchors:
                 # libyaml refuses a second anchor of the same name; so does every path here
-                raise ComposerError(None, None, f"found duplicate anchor {event.anchor!r}", event.start_mark)
+                raise ComposerError(None, None, "found duplicate anchor", event.start_mark)
             self.level += 1
             if self.level > MAX_DEPTH:
                 raise _Refused(f"nests deeper than {MAX_DEPTH} levels (at line {event.start_mark.line + 1})")
@@ -311,11 +315,11 @@ def _loader_classes() -> dict[str, type]:
 # --------------------------------------------------------------------------- the parsed graph
 
 
-def _check_tree(docs: list[Any], origin: str, hint: str, error: type[GenError]) -> None:
+def _check_tree(docs: list[Any], origin: str, hint: str) -> None:
     try:
         measure(docs)
     except _Refused as exc:
-        raise error(f"{origin} {exc}; {hint}") from None
+        raise LimitError(f"{origin} {exc}; {hint}") from None
 
 
 _NESTED = (dict, list, tuple)  # a YAML sequence used as a mapping key becomes a tuple

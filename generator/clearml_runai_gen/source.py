@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from .errors import ClusterError, InputError, UsageError
+from .errors import ClusterError, InputError, LimitError, UsageError
 from .models import Obj
 
 
@@ -122,12 +122,12 @@ def read_text(path: str, what: str, limit: int, hint: str, stdin: Any = None) ->
         if isinstance(data, str):
             data = data.encode("utf-8", "surrogateescape")
         if len(data) > limit:
-            raise InputError(too_big)
+            raise LimitError(too_big)
     else:
         try:
             with open(path, "rb") as fh:
                 if os.fstat(fh.fileno()).st_size > limit:
-                    raise InputError(too_big)
+                    raise LimitError(too_big)
                 data = fh.read(limit + 1)
         except FileNotFoundError:
             raise InputError(f"{what}: no such file") from None
@@ -136,7 +136,7 @@ def read_text(path: str, what: str, limit: int, hint: str, stdin: Any = None) ->
         except OSError as exc:
             raise InputError(f"{what} cannot be read: {exc.strerror}") from None
         if len(data) > limit:  # a file that grew, or a pipe
-            raise InputError(too_big)
+            raise LimitError(too_big)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
