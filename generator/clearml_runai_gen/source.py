@@ -258,12 +258,12 @@ def api_request(
         data = resp.read()
     except ApiException as exc:
         raise ClusterError(_api_error(exc.status, exc.body, exc.reason, what, api)) from None
-    except (Urllib3Timeout, TimeoutError):
-        raise ClusterError(
-            f"the Kubernetes API at {api.configuration.host} did not answer within {timeouts[1]:g} s while trying "
-            f"to {what}; check that the cluster is up, or allow more time with {TIMEOUT_ENV}=SECONDS"
-        ) from None
     except (HTTPError, OSError) as exc:
+        if isinstance(exc, (Urllib3Timeout, TimeoutError)) or isinstance(getattr(exc, "reason", None), Urllib3Timeout):
+            raise ClusterError(
+                f"the Kubernetes API at {api.configuration.host} did not answer within {timeouts[1]:g} s while "
+                f"trying to {what}; check that the cluster is up, or allow more time with {TIMEOUT_ENV}=SECONDS"
+            ) from None
         raise ClusterError(
             f"cannot reach the Kubernetes API at {api.configuration.host} ({_reason(exc)}); "
             "check --kubeconfig/--context and that the cluster is up"

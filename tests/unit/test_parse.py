@@ -169,3 +169,15 @@ def test_the_c_composer_is_kept_from_deep_or_large_texts() -> None:
     assert parse.choose_engine("[" * 3000 + "]" * 3000) == "c-counted"
     assert parse.choose_engine("x: 1\n" * (parse.MAX_NODES + 1)) == "c-counted"
     assert parse.choose_engine(dump(as_served(flavour_b(), "clearml", "agent"))) == "c"
+
+
+@pytest.mark.parametrize("raw", ["abc", "0", "-5", "1e9"])
+def test_a_bad_request_timeout_is_a_usage_error(raw: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from clearml_runai_gen.errors import UsageError
+    from clearml_runai_gen.source import TIMEOUT_ENV, request_timeouts
+
+    monkeypatch.setenv(TIMEOUT_ENV, raw)
+    with pytest.raises(UsageError, match=TIMEOUT_ENV):
+        request_timeouts()
+    monkeypatch.setenv(TIMEOUT_ENV, "2.5")
+    assert request_timeouts() == (2.5, 2.5)
