@@ -96,7 +96,7 @@ def _load_json(text: str, origin: str, hint: str, error: type[GenError]) -> list
         raise LimitError(f"{origin} nests deeper than {MAX_DEPTH} levels; {hint}") from None
     except ValueError as exc:  # e.g. an integer of more digits than Python converts
         raise error(f"{origin} is not valid JSON: {exc}; {hint}") from None
-    _check_tree([doc], origin, hint)
+    _check_tree([doc], origin, hint, shared=False)
     return [doc]
 
 
@@ -110,7 +110,7 @@ def _json_nodes_bound(text: str) -> int:
 def _load_yaml(text: str, origin: str, hint: str, error: type[GenError], *, multi: bool) -> list[Any]:
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-    engine = choose_engine(text)
+    engine, depth_bound = _plan(text)
     loader = None
     try:
         if engine == "c-counted":
@@ -143,18 +143,26 @@ def _load_yaml(text: str, origin: str, hint: str, error: type[GenError], *, mult
     finally:
         if loader is not None:
             loader.dispose()
-    _check_tree(docs, origin, hint)
+    if "&" in text:  # anchors, so maybe aliases: measure the shared graph
+        _check_tree(docs, origin, hint)
+    elif depth_bound > MAX_DEPTH and engine != "python":  # the Python composer counted the levels itself
+        _check_tree(docs, origin, hint, shared=False)
     return docs
 
 
 def choose_engine(text: str) -> str:
     """How to parse `text`: "c" (libyaml's composer), "c-counted" (libyaml's composer after counting its
     events: the text may nest or hold more than the limits) or "python" (no libyaml here)."""
+    return _plan(text)[0]
+
+
+def _plan(text: str) -> tuple[str, int]:
+    """(engine, an upper bound of the nesting of `text`)."""
+    depth = _depth_bound(text)
     if _CParser is None:
-        return "python"
-    if _nodes_bound(text) <= MAX_NODES and _depth_bound(text) <= C_COMPOSER_DEPTH:
-        return "c"
-    return "c-counted"
+        return "python", depth
+    few = 2 * len(text) < MAX_NODES or _nodes_bound(text) <= MAX_NODES  # a node takes half a character at least
+    return ("c" if few and depth <= C_COMPOSER_DEPTH else "c-counted"), depth
 
 
 def _count_events(text: str) -> None:
@@ -198,7 +206,7 @@ def _nodes_bound(text: str) -> int:
     return sum(text.count(c) for c in "\n,-[{") + 2 * (text.count(":") + text.count("?")) + 1
 
 
-_LINE_PREFIX = re.compile(r"(?:^|\n)[ \t?:-]*")
+_LINE_PREFIX = re.compile(r"\n[ \t?:-]*")  # a literal first character: the search skips along in C
 
 
 def _depth_bound(text: str) -> int:
@@ -210,7 +218,9 @@ def _depth_bound(text: str) -> int:
     indentation and block indicators (`- `, `? `, `: `) that start a line.
     """
     flow = 2 * (text.count("[") - text.count("[]")) + text.count("{") - text.count("{}") + 1
-    prefix = max((len(m) for m in _LINE_PREFIX.findall(text)), default=0)
+    prefix = max((len(m) - 1 for m in _LINE_PREFIX.findall(text)), default=0)
+    first = re.match(r"[ \t?:-]*", text)
+    prefix = max(prefix, len(first.group()) if first else 0)
     return flow + 2 * (prefix + 2) + 1
 
 
@@ -257,6 +267,9 @@ def _loader_classes() -> dict[str, type]:
             self.merged += max(0, len(node.value) - before)
             if self.merged > MAX_ALIAS_NODES:
                 raise _Refused(f"uses YAML merge keys (<<) that copy more than {MAX_ALIAS_NODES} entries")
+            for key, _ in node.value:
+                if key.id != "scalar":  # ruamel.yaml would make a tuple of a sequence; no object has one
+                    raise _Refused(f"has a mapping key that is a {key.id} (at line {key.start_mark.line + 1})")
 
     class CountingComposer(Composer):
         """Composes in Python, counting nodes and levels as they come; refuses what libyaml refuses."""
@@ -315,25 +328,36 @@ def _loader_classes() -> dict[str, type]:
 # --------------------------------------------------------------------------- the parsed graph
 
 
-def _check_tree(docs: list[Any], origin: str, hint: str) -> None:
+def _check_tree(docs: list[Any], origin: str, hint: str, *, shared: bool = True) -> None:
     try:
-        measure(docs)
+        if shared:
+            measure(docs)
+        else:
+            check_depth(docs)
     except _Refused as exc:
         raise LimitError(f"{origin} {exc}; {hint}") from None
 
 
-_NESTED = (dict, list, tuple)  # a YAML sequence used as a mapping key becomes a tuple
+def check_depth(docs: list[Any]) -> int:
+    """The deepest nesting of a tree that shares no node (JSON, or YAML without anchors); refused past the limit."""
+    stack = [(doc, 1) for doc in docs if type(doc) in (dict, list)]
+    deepest = 0
+    while stack:
+        obj, depth = stack.pop()
+        if depth > deepest:
+            deepest = depth
+            if depth > MAX_DEPTH:
+                raise _Refused(f"nests deeper than {MAX_DEPTH} levels")
+        depth += 1
+        stack.extend((c, depth) for c in (obj.values() if type(obj) is dict else obj) if type(c) in (dict, list))
+    return deepest
+
+
+_NESTED = (dict, list)
 
 
 def _children(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        values = list(obj.values())
-        return values + [k for k in obj if isinstance(k, tuple)] if _has_tuple_key(obj) else values
-    return obj
-
-
-def _has_tuple_key(mapping: dict[Any, Any]) -> bool:
-    return not all(isinstance(k, str) for k in mapping)
+    return list(obj.values()) if isinstance(obj, dict) else obj
 
 
 def measure(docs: list[Any]) -> tuple[int, int]:
