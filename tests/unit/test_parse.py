@@ -187,3 +187,29 @@ def test_a_bad_request_timeout_is_a_usage_error(raw: str, monkeypatch: pytest.Mo
         request_timeouts()
     monkeypatch.setenv(TIMEOUT_ENV, "2.5")
     assert request_timeouts() == (2.5, 2.5)
+
+
+@pytest.mark.parametrize(
+    "argv,absent",
+    [
+        (["--help"], ("kubernetes", "urllib3", "ruamel", "_ruamel_yaml", "yaml")),
+        (["render", "--project", "p", "--from-file", "DUMP", "-o", "OUT"], ("kubernetes", "urllib3", "yaml")),
+    ],
+    ids=["help", "offline-render"],
+)
+def test_commands_import_only_what_they_use(argv: list[str], absent: tuple[str, ...], tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`--help` imports no YAML library and no client; an offline render no kubernetes client (nor PyYAML)."""
+    import subprocess
+    import sys
+
+    dump_file = tmp_path / "d.yaml"
+    dump_file.write_text(dump(as_served(flavour_b(), "clearml", "agent")))
+    argv = [str(dump_file) if a == "DUMP" else str(tmp_path / "v.yaml") if a == "OUT" else a for a in argv]
+    code = (
+        "import sys\nfrom clearml_runai_gen.cli import main\nrc = main(%r)\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules}))\nsys.exit(rc)" % argv
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    loaded = set(json.loads(p.stdout.strip().splitlines()[-1].replace("'", '"')))
+    assert not loaded & set(absent)
