@@ -163,6 +163,7 @@ CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 20.0  # seconds without an answer; CLEARML_RUNAI_REQUEST_TIMEOUT overrides it
 TIMEOUT_ENV = "CLEARML_RUNAI_REQUEST_TIMEOUT"
 PAGE = 500  # objects per list call
+MAX_LIST_ITEMS = 50_000  # objects of one kind: far above any namespace; a server that pages on is refused
 # what a ClearML install is read from: helm's release history is left on the server
 FIELD_SELECTORS = {"Secret": f"type!={HELM_RELEASE_TYPE}"}
 
@@ -291,17 +292,23 @@ def list_objects(
     if fields:
         query["fieldSelector"] = fields
     items: list[Obj] = []
+    what = f"list {plural}{where}"
     while True:
-        data = api_request(
-            api, "GET", LIST_PATHS[kind].format(namespace=namespace), what=f"list {plural}{where}", query=query
-        )
-        page = data.get("items") or []
+        data = api_request(api, "GET", LIST_PATHS[kind].format(namespace=namespace), what=what, query=query)
+        page = (data.get("items") or []) if isinstance(data, dict) else None
+        if not isinstance(page, list) or not all(isinstance(item, dict) for item in page):
+            raise ClusterError(f"the Kubernetes API at {api.configuration.host} answered no list of objects to {what}")
         for item in page:  # list items carry no kind; add it back as kubectl does
             item.setdefault("kind", kind)
         items += page
         token = (data.get("metadata") or {}).get("continue")
         if not token:
             return items
+        if len(items) > MAX_LIST_ITEMS or token == query.get("continue"):
+            raise ClusterError(
+                f"the Kubernetes API keeps paging while the tool tries to {what} ({len(items)} so far, more than "
+                f"the {MAX_LIST_ITEMS} any namespace holds); point --clearml-namespace at the ClearML install"
+            )
         query["continue"] = token
 
 

@@ -206,10 +206,10 @@ def test_commands_import_only_what_they_use(argv: list[str], absent: tuple[str, 
     dump_file.write_text(dump(as_served(flavour_b(), "clearml", "agent")))
     argv = [str(dump_file) if a == "DUMP" else str(tmp_path / "v.yaml") if a == "OUT" else a for a in argv]
     code = (
-        "import sys\nfrom clearml_runai_gen.cli import main\nrc = main(%r)\n"
-        "print(sorted({m.split('.')[0] for m in sys.modules}))\nsys.exit(rc)" % argv
+        "import json, sys\nfrom clearml_runai_gen.cli import main\nrc = main(json.loads(sys.argv[1]))\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\nsys.exit(rc)"
     )
-    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    p = subprocess.run([sys.executable, "-c", code, json.dumps(argv)], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
-    loaded = set(json.loads(p.stdout.strip().splitlines()[-1].replace("'", '"')))
+    loaded = set(json.loads(p.stdout.strip().splitlines()[-1]))
     assert not loaded & set(absent)
