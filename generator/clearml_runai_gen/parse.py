@@ -31,7 +31,7 @@ from typing import Any
 from .errors import GenError, InputError, LimitError
 
 MiB = 1024 * 1024
-MAX_DUMP_BYTES = 256 * MiB
+MAX_DUMP_BYTES = 128 * MiB  # a clearml 3.10.5 namespace with 500 helm revisions dumps to 35 MiB
 MAX_DOCUMENT_BYTES = 4 * MiB
 MAX_NODES = 200_000
 MAX_DEPTH = 100

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from clearml_runai_gen.parse import MAX_DOCUMENT_BYTES, MAX_DUMP_BYTES
+from clearml_runai_gen.parse import MAX_DOCUMENT_BYTES, MAX_DUMP_BYTES, size_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -262,7 +262,7 @@ def test_an_oversized_dump_is_refused_unread(command: str, tmp_path: Path) -> No
         "discover": ["discover", "--from-file", str(big)],
         "diff": ["diff", "--values", str(values), "--from-file", str(big)],
     }[command]
-    assert_refused(tmp_path, args, None, "is larger than 256 MiB")
+    assert_refused(tmp_path, args, None, f"is larger than {size_text(MAX_DUMP_BYTES)}")
 
 
 def test_an_oversized_standard_input_is_refused(tmp_path: Path) -> None:
@@ -272,7 +272,10 @@ def test_an_oversized_standard_input_is_refused(tmp_path: Path) -> None:
         ["render", "--project", "p", "--from-file", "-", "-o", str(out)], MAX_DUMP_BYTES + 1, tmp_path
     )
     assert code == 1 and stdout == "" and out.read_text() == "previous\n"
-    assert stderr.strip() == stderr.strip().splitlines()[0] and "standard input is larger than 256 MiB" in stderr
+    assert (
+        stderr.strip() == stderr.strip().splitlines()[0]
+        and f"standard input is larger than {size_text(MAX_DUMP_BYTES)}" in stderr
+    )
 
 
 @pytest.mark.parametrize("channel", ["file", "stdin"])
