@@ -69,7 +69,7 @@ def profile_text(report: Report) -> str:
     p = report.profile
     if not p:
         return ""
-    lines = ["One project from the JSON dump, in-process and warm (median of 40 calls each):", ""]
+    lines = [f"One project from the {p['source']} dump, in-process and warm (median of 40 calls each):", ""]
     lines += ["| phase | ms |", "|---|---:|"]
     lines += [f"| {k} | {v:.2f} |" for k, v in p["phases_ms"].items()]
     lines.append(
@@ -157,7 +157,9 @@ def dominance(report: Report) -> list[str]:
         text = f"Of the work, the largest part is {big}: {phases[big]:.2f} ms"
         if big.startswith("find and read") and TEMPLATE_PHASE in phases:
             text += f", {phases[TEMPLATE_PHASE]:.2f} ms of it parsing the task-pod template text of the ConfigMap"
-        out.append(text + f"; emitting the values with ruamel.yaml takes {phases[EMIT_PHASE]:.2f} ms.")
+        if big != EMIT_PHASE:
+            text += f"; emitting the values with ruamel.yaml takes {phases[EMIT_PHASE]:.2f} ms"
+        out.append(text + ".")
     pairs = []
     for row in report.rows:
         if row.section == "1" and row.name.endswith("namespace dump (YAML)"):

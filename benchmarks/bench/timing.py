@@ -45,21 +45,29 @@ def timed(cmd: list[Any], env: dict[str, str] | None = None, what: str = "") -> 
     return dt
 
 
+# A small Python that runs the command and reports its wall time and peak RSS. Linux carries the peak RSS of
+# the process that forks over into the child it executes, so the command is forked from this small process,
+# never from the benchmark's own (tens of MiB, which every child would then report).
+_RSS_HELPER = """
+import json, os, subprocess, sys, time
+t0 = time.perf_counter()
+p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+err = p.stderr.read()
+_, status, usage = os.wait4(p.pid, 0)
+print(json.dumps([os.waitstatus_to_exitcode(status), time.perf_counter() - t0, usage.ru_maxrss, err[-400:].decode()]))
+"""
+
+
 def peak_rss(cmd: list[Any], env: dict[str, str] | None = None, what: str = "") -> tuple[float, int]:
     """(wall seconds, peak resident memory in bytes) of one run of `cmd`."""
-    import os
+    import json
 
     args = [str(c) for c in cmd]
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    assert proc.stderr is not None
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    dt = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise _fail(args, subprocess.CompletedProcess(args, proc.returncode, b"", err), what)
-    return dt, usage.ru_maxrss * 1024
+    code, seconds, maxrss_kb, err = json.loads(run([sys.executable, "-c", _RSS_HELPER, *args], env=env))
+    if code != 0:
+        last = (err.strip().splitlines() or ["(no output)"])[-1]
+        raise BenchError(f"{what or Path(args[0]).name} failed (exit {code}): {last}")
+    return seconds, maxrss_kb * 1024
 
 
 @dataclass
