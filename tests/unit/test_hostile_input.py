@@ -47,7 +47,7 @@ def deep_flow(depth: int = 100_000, opener: str = "[") -> str:
     return opener * depth + "x" + closer * depth
 
 
-def value_flood(count: int = 300_000) -> str:
+def value_flood(count: int = 210_000) -> str:
     return "[" + ", ".join(["0"] * count) + "]"
 
 
@@ -306,7 +306,7 @@ MORE = {
     "an integer of 5000 digits": ("n: " + "7" * 5000, "not valid YAML"),
     "a date that is none": ("d: 2024-13-45", "not valid YAML"),
     "a duplicate anchor": ("a: &x 1\nb: &x 2\nc: *x", "duplicate anchor"),
-    "a million empty documents": ("---\n" * 1_000_000, "holds more than 200000 values"),
+    "210,000 empty documents": ("---\n" * 210_000, "holds more than 200000 values"),
     "a python object tag": ("!!python/object/apply:os.system ['true']", "not valid YAML"),
     "a NUL byte": ("kind: \x00", "not valid YAML"),
     "a sequence key nested deep": ("? " + "[" * 3000 + "]" * 3000 + "\n: x", "nests deeper than 100 levels"),
