@@ -145,8 +145,14 @@ def dominance(report: Report) -> list[str]:
             f"One project offline ({mine.name.removeprefix('ours: ')}) takes {wall:.0f} ms: the interpreter's own "
             f"start-up {interp:.0f} ms ({share(interp)}), importing click, ruamel.yaml and the package "
             f"{imports:.0f} ms ({share(imports)}), the work itself (in-process, warm, on {p['source']}) "
-            f"{work:.1f} ms ({share(work)}), and {rest:.0f} ms ({share(rest)}) that these do not explain (the first, "
-            "cold run of the code, the console-script wrapper, exit; noise). "
+            f"{work:.1f} ms ({share(work)}), "
+            + (
+                f"and {rest:.0f} ms ({share(rest)}) that these do not explain (the first, cold run of the code, the "
+                "console-script wrapper, exit). "
+                if rest > 2
+                else "and nothing measurable beyond these (the parts, timed separately, agree with the whole within "
+                f"{abs(rest):.0f} ms of noise). "
+            )
             + ("Start-up and imports dominate." if interp + imports > max(work, rest) else "The work dominates.")
         )
         phases = p["phases_ms"]
