@@ -240,7 +240,6 @@ def api_request(
     """
     from kubernetes.client.exceptions import ApiException
     from urllib3.exceptions import HTTPError
-    from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
     timeouts = request_timeouts()
     headers = {"Accept": "application/json"}
@@ -260,7 +259,7 @@ def api_request(
     except ApiException as exc:
         raise ClusterError(_api_error(exc.status, exc.body, exc.reason, what, api)) from None
     except (HTTPError, OSError) as exc:
-        if isinstance(exc, (Urllib3Timeout, TimeoutError)) or isinstance(getattr(exc, "reason", None), Urllib3Timeout):
+        if _timed_out(exc):
             raise ClusterError(
                 f"the Kubernetes API at {api.configuration.host} did not answer within {timeouts[1]:g} s while "
                 f"trying to {what}; check that the cluster is up, or allow more time with {TIMEOUT_ENV}=SECONDS"
@@ -310,6 +309,18 @@ def list_objects(
                 f"the {MAX_LIST_ITEMS} any namespace holds); point --clearml-namespace at the ClearML install"
             )
         query["continue"] = token
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """A connect or read timeout, bare or wrapped (MaxRetryError); a refused connection is none, though
+    urllib3 2 makes NewConnectionError a subclass of ConnectTimeoutError."""
+    from urllib3.exceptions import NewConnectionError
+    from urllib3.exceptions import TimeoutError as Urllib3Timeout
+
+    for err in (exc, getattr(exc, "reason", None)):
+        if isinstance(err, (Urllib3Timeout, TimeoutError)) and not isinstance(err, NewConnectionError):
+            return True
+    return False
 
 
 def _reason(exc: BaseException) -> str:
