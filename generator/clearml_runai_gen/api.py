@@ -136,26 +136,19 @@ def render_plan(source: Source, options: ProjectOptions, agent: str | None = Non
 
 def load_values(path: str) -> dict[str, Any]:
     """A values file written by `render`, or the values inline in its Argo CD or Flux objects."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
-
     from .gitops import values_of
+    from .parse import MAX_DOCUMENT_BYTES, load_stream
+    from .source import read_text
 
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"--values {path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"--values {path} cannot be read: {exc}") from None
-    try:
-        docs = [d for d in YAML(typ="safe").load_all(text) if d is not None]
-    except YAMLError:
-        raise InputError(f"--values {path} is not valid YAML; pass a file written by `render`") from None
+    hint = "pass a file written by `render`"
+    origin = "standard input" if path == "-" else f"--values {path}"
+    text = read_text(path, origin, MAX_DOCUMENT_BYTES, hint)
+    docs = [d for d in load_stream(text, origin, hint) if d is not None]
     data = values_of(docs)
     if data is None:
         data = docs[0] if len(docs) == 1 else None
     if not isinstance(data, dict):
-        raise InputError(f"--values {path} is not a values file of clearml-runai-gen")
+        raise InputError(f"{origin} is not a values file of clearml-runai-gen")
     return data
 
 

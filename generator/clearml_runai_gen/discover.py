@@ -6,7 +6,7 @@ from typing import Any, cast
 
 from .detect import find_agents, read_install, role_verbs
 from .diff import redact_data
-from .errors import GenError
+from .errors import GenError, LimitError
 from .source import Source
 
 
@@ -22,6 +22,8 @@ def discover(source: Source) -> dict[str, Any]:
         name = deploy["metadata"]["name"]
         try:
             install = read_install(source, name)
+        except LimitError:
+            raise  # input refused whole: no report is made of part of it
         except GenError as exc:
             agents.append({"deployment": name, "error": str(exc)})
             continue

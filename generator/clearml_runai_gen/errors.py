@@ -25,3 +25,7 @@ class InstallError(GenError):
 
 class ClusterError(GenError):
     """The cluster could not be reached, or refused a request."""
+
+
+class LimitError(InputError):
+    """Input past a limit of the tool (size, nesting, values, alias expansion): refused whole, never in part."""

@@ -7,11 +7,12 @@ it reads. The live source imports the `kubernetes` client only when it is used.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from .errors import ClusterError, InputError
+from .errors import ClusterError, InputError, LimitError, UsageError
 from .models import Obj
 
 
@@ -34,28 +35,15 @@ class Source(Protocol):
 # --------------------------------------------------------------------------- file / stdin
 
 
-def _load_documents(text: str, origin: str) -> list[Any]:
-    stripped = text.lstrip()
-    if stripped.startswith(("{", "[")):
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError:
-            pass  # maybe YAML flow style; let the YAML parser say what is wrong
-        else:
-            return [doc]
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
+DUMP_HINT = "pass what `kubectl get ... -o yaml` prints"
+# helm keeps every revision of a release as a Secret of this type; the tool never reads one
+HELM_RELEASE_TYPE = "helm.sh/release.v1"
 
-    yaml = YAML(typ="safe")
-    try:
-        return [d for d in yaml.load_all(text) if d is not None]
-    except YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise InputError(
-            f"{origin} is not valid YAML or JSON{where}: {problem}; pass what `kubectl get ... -o yaml` prints"
-        ) from None
+
+def _load_documents(text: str, origin: str) -> list[Any]:
+    from .parse import load_stream
+
+    return load_stream(text, origin, DUMP_HINT)
 
 
 def _flatten(docs: Iterable[Any], origin: str) -> Iterator[Obj]:
@@ -66,6 +54,8 @@ def _flatten(docs: Iterable[Any], origin: str) -> Iterator[Obj]:
                 "pass what `kubectl get ... -o yaml` prints"
             )
         kind = doc.get("kind")
+        if kind == "Secret" and doc.get("type") == HELM_RELEASE_TYPE:
+            continue  # helm's history of a release: never needed, and the bulk of a namespace dump
         if isinstance(kind, str) and kind.endswith("List") and "items" in doc:
             items = doc.get("items") or []
             if not isinstance(items, list):
@@ -108,29 +98,12 @@ class FileSource:
 
     @classmethod
     def from_path(cls, path: str, namespace: str | None = None, stdin: Any = None) -> FileSource:
-        if path == "-":
-            stream = stdin
-            if stream is None:
-                import sys
+        from .parse import MAX_DUMP_BYTES
 
-                stream = sys.stdin
-            return cls(stream.read(), "standard input", namespace)
-        p = Path(path)
-        try:
-            data = p.read_bytes()
-        except FileNotFoundError:
-            raise InputError(f"--from-file {path}: no such file") from None
-        except IsADirectoryError:
-            raise InputError(
-                f"--from-file {path} is a directory; pass a file that `kubectl get -o yaml` wrote"
-            ) from None
-        except OSError as exc:
-            raise InputError(f"--from-file {path} cannot be read: {exc.strerror}") from None
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InputError(f"--from-file {path} is not UTF-8 text; pass what `kubectl get -o yaml` wrote") from None
-        return cls(text, path, namespace)
+        origin = "standard input" if path == "-" else path
+        hint = "pass a dump of the ClearML namespace (kubectl get deploy,configmap,secret -n NS -o yaml)"
+        text = read_text(path, "--from-file " + path if path != "-" else origin, MAX_DUMP_BYTES, hint, stdin)
+        return cls(text, origin, namespace)
 
     def objects(self, kind: str) -> list[Obj]:
         return [o for o in self._objects if o.get("kind") == kind]
@@ -140,6 +113,41 @@ class FileSource:
 
     def lists(self, kind: str) -> bool:
         return bool(self.objects(kind))
+
+
+def read_text(path: str, what: str, limit: int, hint: str, stdin: Any = None) -> str:
+    """The UTF-8 text of file `path` (`-`: standard input), refused unread when larger than `limit` bytes."""
+    from .parse import size_text
+
+    too_big = f"{what} is larger than {size_text(limit)}, more than this tool reads; {hint}"
+    if path == "-":
+        import sys
+
+        stream = stdin if stdin is not None else sys.stdin
+        raw = getattr(stream, "buffer", stream)
+        data = raw.read(limit + 1)
+        if isinstance(data, str):
+            data = data.encode("utf-8", "surrogateescape")
+        if len(data) > limit:
+            raise LimitError(too_big)
+    else:
+        try:
+            with open(path, "rb") as fh:
+                if os.fstat(fh.fileno()).st_size > limit:
+                    raise LimitError(too_big)
+                data = fh.read(limit + 1)
+        except FileNotFoundError:
+            raise InputError(f"{what}: no such file") from None
+        except IsADirectoryError:
+            raise InputError(f"{what} is a directory; {hint}") from None
+        except OSError as exc:
+            raise InputError(f"{what} cannot be read: {exc.strerror}") from None
+        if len(data) > limit:  # a file that grew, or a pipe
+            raise LimitError(too_big)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{what} is not UTF-8 text; {hint}") from None
 
 
 # --------------------------------------------------------------------------- live cluster
@@ -160,7 +168,26 @@ LIST_PATHS = {
 }
 
 CONNECT_TIMEOUT = 5.0
-READ_TIMEOUT = 20.0
+READ_TIMEOUT = 20.0  # seconds without an answer; CLEARML_RUNAI_REQUEST_TIMEOUT overrides it
+TIMEOUT_ENV = "CLEARML_RUNAI_REQUEST_TIMEOUT"
+PAGE = 500  # objects per list call
+MAX_LIST_ITEMS = 50_000  # objects of one kind: far above any namespace; a server that pages on is refused
+# what a ClearML install is read from: helm's release history is left on the server
+FIELD_SELECTORS = {"Secret": f"type!={HELM_RELEASE_TYPE}"}
+
+
+def request_timeouts() -> tuple[float, float]:
+    """(connect, read) timeouts in seconds."""
+    raw = os.environ.get(TIMEOUT_ENV, "").strip()
+    if not raw:
+        return CONNECT_TIMEOUT, READ_TIMEOUT
+    try:
+        read = float(raw)
+    except ValueError:
+        read = 0.0
+    if not 0 < read < 86400:
+        raise UsageError(f"{TIMEOUT_ENV}={raw!r} is not a number of seconds; set it to, for example, 20")
+    return min(CONNECT_TIMEOUT, read), read
 
 
 def load_api_client(kubeconfig: str | None = None, context: str | None = None) -> Any:
@@ -222,6 +249,7 @@ def api_request(
     from kubernetes.client.exceptions import ApiException
     from urllib3.exceptions import HTTPError
 
+    timeouts = request_timeouts()
     headers = {"Accept": "application/json"}
     if body is not None:
         headers["Content-Type"] = "application/json"
@@ -234,13 +262,16 @@ def api_request(
             body=body,
             auth_settings=["BearerToken"],
         )
-        resp = api.call_api(
-            method, url, header_params=headers, body=body, _request_timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)
-        )
+        resp = api.call_api(method, url, header_params=headers, body=body, _request_timeout=timeouts)
         data = resp.read()
     except ApiException as exc:
         raise ClusterError(_api_error(exc.status, exc.body, exc.reason, what, api)) from None
     except (HTTPError, OSError) as exc:
+        if _timed_out(exc):
+            raise ClusterError(
+                f"the Kubernetes API at {api.configuration.host} did not answer within {timeouts[1]:g} s while "
+                f"trying to {what}; check that the cluster is up, or allow more time with {TIMEOUT_ENV}=SECONDS"
+            ) from None
         raise ClusterError(
             f"cannot reach the Kubernetes API at {api.configuration.host} ({_reason(exc)}); "
             "check --kubeconfig/--context and that the cluster is up"
@@ -253,21 +284,51 @@ def api_request(
         raise ClusterError(f"the Kubernetes API at {api.configuration.host} answered no JSON to {what}") from None
 
 
-def list_objects(api: Any, kind: str, namespace: str = "", *, selector: str | None = None) -> list[Obj]:
-    """All objects of `kind` (in `namespace`), as kubectl shows them: with their kind."""
+def list_objects(
+    api: Any, kind: str, namespace: str = "", *, selector: str | None = None, fields: str | None = None
+) -> list[Obj]:
+    """All objects of `kind` (in `namespace`), as kubectl shows them: with their kind.
+
+    Read in pages of `PAGE` objects (`limit`/`continue`), so no answer grows with the namespace.
+    """
     plural = kind.lower() + "s"
     where = f" in namespace {namespace}" if namespace else ""
-    data = api_request(
-        api,
-        "GET",
-        LIST_PATHS[kind].format(namespace=namespace),
-        what=f"list {plural}{where}",
-        query={"labelSelector": selector} if selector else None,
-    )
-    items = data.get("items") or []
-    for item in items:  # list items carry no kind; add it back as kubectl does
-        item.setdefault("kind", kind)
-    return list(items)
+    query = {"limit": str(PAGE)}
+    if selector:
+        query["labelSelector"] = selector
+    if fields:
+        query["fieldSelector"] = fields
+    items: list[Obj] = []
+    what = f"list {plural}{where}"
+    while True:
+        data = api_request(api, "GET", LIST_PATHS[kind].format(namespace=namespace), what=what, query=query)
+        page = (data.get("items") or []) if isinstance(data, dict) else None
+        if not isinstance(page, list) or not all(isinstance(item, dict) for item in page):
+            raise ClusterError(f"the Kubernetes API at {api.configuration.host} answered no list of objects to {what}")
+        for item in page:  # list items carry no kind; add it back as kubectl does
+            item.setdefault("kind", kind)
+        items += page
+        token = (data.get("metadata") or {}).get("continue")
+        if not token:
+            return items
+        if len(items) > MAX_LIST_ITEMS or token == query.get("continue"):
+            raise ClusterError(
+                f"the Kubernetes API keeps paging while the tool tries to {what} ({len(items)} so far, more than "
+                f"the {MAX_LIST_ITEMS} any namespace holds); point --clearml-namespace at the ClearML install"
+            )
+        query["continue"] = token
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """A connect or read timeout, bare or wrapped (MaxRetryError); a refused connection is none, though
+    urllib3 2 makes NewConnectionError a subclass of ConnectTimeoutError."""
+    from urllib3.exceptions import NewConnectionError
+    from urllib3.exceptions import TimeoutError as Urllib3Timeout
+
+    for err in (exc, getattr(exc, "reason", None)):
+        if isinstance(err, (Urllib3Timeout, TimeoutError)) and not isinstance(err, NewConnectionError):
+            return True
+    return False
 
 
 def _reason(exc: BaseException) -> str:
@@ -307,7 +368,7 @@ class LiveSource:
     def objects(self, kind: str) -> list[Obj]:
         if kind not in self._cache:
             self.requests += 1
-            self._cache[kind] = list_objects(self.api, kind, self.namespace)
+            self._cache[kind] = list_objects(self.api, kind, self.namespace, fields=FIELD_SELECTORS.get(kind))
         return self._cache[kind]
 
     def describe(self) -> str:

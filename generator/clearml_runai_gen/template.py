@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from . import k8sfields
-from .errors import InstallError
+from .errors import InstallError, LimitError
 from .models import Obj
 from .neat import as_list, neat_pod_template
+from .parse import load_document
 
 Kind = Literal["pod", "job"]
 
@@ -79,15 +80,8 @@ def mend_text(text: str) -> tuple[str, list[str]]:
 
 
 def _load(text: str, where: str) -> Any:
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
-
-    try:
-        return YAML(typ="safe").load(text)
-    except YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark is not None else ""
-        raise InstallError(f"{where} is not valid YAML{line}; repair the task-pod template") from None
+    # bounded: size, nesting and alias expansion (parse.py); a refusal on those is a LimitError
+    return load_document(text, where, "repair the task-pod template", error=InstallError)
 
 
 def parse(text: str, where: str) -> TaskTemplate:
@@ -95,6 +89,8 @@ def parse(text: str, where: str) -> TaskTemplate:
     notes: list[str] = []
     try:
         doc = _load(text, where)
+    except LimitError:
+        raise
     except InstallError as first:
         mended, notes = mend_text(text)
         if not notes:

@@ -109,16 +109,19 @@ def _why_not_available(api: Any, ns: str, deploy: dict[str, Any]) -> str:
 
 
 def _template_check(configmaps: list[dict[str, Any]], project: str) -> Check:
-    from ruamel.yaml import YAML
+    from .parse import load_document
 
     for cm in configmaps:
         text = (cm.get("data") or {}).get("template.yaml")
         if text is None:
             continue
+        where = f"ConfigMap {cm['metadata']['name']}: template.yaml"
         try:
-            tpl = YAML(typ="safe").load(text) or {}
-        except Exception:
-            return Check("task-pod template", False, f"ConfigMap {cm['metadata']['name']}: template.yaml is not YAML")
+            tpl = load_document(str(text), where, "reinstall the release") or {}
+        except GenError as exc:
+            return Check("task-pod template", False, str(exc))
+        if not isinstance(tpl, dict):
+            return Check("task-pod template", False, f"{where} is not a pod template")
         spec = tpl.get("spec") or {}
         labels = (tpl.get("metadata") or {}).get("labels") or {}
         problems = []
