@@ -8,9 +8,10 @@ import pytest
 from clearml_runai_gen import source
 from clearml_runai_gen.source import LiveSource, load_api_client
 
-from tests.fixtures.installs import flavour_b
+from tests.corpus.cases import find
+from tests.corpus.install import install, unpack
 
-from .conftest import Kube, local_chart, unique
+from .conftest import Kube, unique
 
 pytestmark = pytest.mark.cluster
 
@@ -18,15 +19,12 @@ pytestmark = pytest.mark.cluster
 @pytest.fixture(scope="module")
 def upgraded(kube: Kube, tmp_path_factory: pytest.TempPathFactory):
     """A clearml-agent install that helm upgraded a few times: one release Secret per revision."""
-    ns, release = unique("hist"), unique("agent")
-    chart = local_chart(
-        tmp_path_factory.mktemp("src"), "clearml-agent", "5.3.0", flavour_b(release=release, namespace=ns)
-    )
-    kube.create_namespace(ns)
-    kube.helm("v4", "install", release, str(chart), "-n", ns)
+    ns, case, workdir = unique("hist"), find("b-5.3.2-defaults"), tmp_path_factory.mktemp("src")
+    install(kube, case, ns, workdir)
+    chart = unpack(case, workdir)
     for i in range(3):
-        kube.helm("v4", "upgrade", release, str(chart), "-n", ns, "--set", f"revision={i}")
-    yield ns, release
+        kube.helm("v4", "upgrade", case.release, str(chart), "-n", ns, "--reuse-values", "--set", f"revision={i}")
+    yield ns, case.release
     kube.kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
 
