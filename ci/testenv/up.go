@@ -249,12 +249,20 @@ func up(dir, logDir, serviceCIDR string, apiPort, verbosity int) (retErr error) 
 	if err != nil {
 		return err
 	}
+	schedCert, err := p.clientCert("system:kube-scheduler")
+	if err != nil {
+		return err
+	}
 	kubeconfig := filepath.Join(dir, kubeconfigName)
 	kcmKubeconfig := filepath.Join(dir, "pki", "controller-manager.kubeconfig")
+	schedKubeconfig := filepath.Join(dir, "pki", "scheduler.kubeconfig")
 	if err := writeKubeconfig(kubeconfig, server, p.caPEM, "testenv-admin", admin); err != nil {
 		return err
 	}
 	if err := writeKubeconfig(kcmKubeconfig, server, p.caPEM, "system:kube-controller-manager", kcmCert); err != nil {
+		return err
+	}
+	if err := writeKubeconfig(schedKubeconfig, server, p.caPEM, "system:kube-scheduler", schedCert); err != nil {
 		return err
 	}
 
@@ -335,6 +343,18 @@ func up(dir, logDir, serviceCIDR string, apiPort, verbosity int) (retErr error) 
 		"--profiling=false",
 		"--v=" + v,
 	}
+	// The default scheduler places pods that name no other scheduler (default-scheduler);
+	// pods for another scheduler (runai-scheduler) are left to it.
+	schedArgs := []string{
+		"scheduler",
+		"--kubeconfig=" + schedKubeconfig,
+		"--authentication-kubeconfig=" + schedKubeconfig,
+		"--authorization-kubeconfig=" + schedKubeconfig,
+		"--secure-port=0",
+		"--leader-elect=false",
+		"--profiling=false",
+		"--v=" + v,
+	}
 
 	apiserver, err := startChild("kube-apiserver", filepath.Join(logDir, "apiserver.log"), apiserverArgs...)
 	if err != nil {
@@ -348,9 +368,17 @@ func up(dir, logDir, serviceCIDR string, apiPort, verbosity int) (retErr error) 
 		return err
 	}
 	log.Printf("kube-controller-manager started (pid %d)", kcm.cmd.Process.Pid)
+	sched, err := startChild("kube-scheduler", filepath.Join(logDir, "scheduler.log"), schedArgs...)
+	if err != nil {
+		kcm.stop(15 * time.Second)
+		apiserver.stop(20 * time.Second)
+		return err
+	}
+	log.Printf("kube-scheduler started (pid %d)", sched.cmd.Process.Pid)
 
 	stopAll := func() {
-		// The controller manager first, so it does not retry against a dying apiserver.
+		// The controllers first, so they do not retry against a dying apiserver.
+		sched.stop(15 * time.Second)
 		kcm.stop(15 * time.Second)
 		apiserver.stop(30 * time.Second)
 	}
@@ -385,6 +413,10 @@ func up(dir, logDir, serviceCIDR string, apiPort, verbosity int) (retErr error) 
 			close(stopProbe)
 			stopAll()
 			return fmt.Errorf("kube-controller-manager exited: %v (see %s)", kcm.err, filepath.Join(logDir, "controller-manager.log"))
+		case <-sched.done:
+			close(stopProbe)
+			stopAll()
+			return fmt.Errorf("kube-scheduler exited: %v (see %s)", sched.err, filepath.Join(logDir, "scheduler.log"))
 		case err := <-etcd.Err():
 			close(stopProbe)
 			stopAll()
