@@ -274,7 +274,7 @@ def test_real_agent_builds_a_task_pod_the_api_server_accepts(installed: Installe
     assert f".{installed.clearml_ns}.svc.cluster.local" in cenv["CLEARML_API_HOST"]["value"]
     assert resolve(installed, cenv["CLEARML_API_ACCESS_KEY"]) == installed.access_key
     assert resolve(installed, cenv["CLEARML_API_SECRET_KEY"]) == installed.secret_key
-    # no nodes and no scheduler in the local control plane: the pod stays Pending, as expected
+    # no queue for this project in the local Run:ai scheduler (KAI): the pod stays Pending
     assert created["status"]["phase"] == "Pending"
     # the agent may clean it up again
     kube.run(
