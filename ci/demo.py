@@ -103,8 +103,8 @@ def main() -> None:
         print(sh("kubectl", "get", "pod", pod["metadata"]["name"], "-n", ns, "-o",
                  "custom-columns=NAME:.metadata.name,NAMESPACE:.metadata.namespace,SCHEDULER:.spec.schedulerName,"
                  "PROJECT:.metadata.labels.project,PHASE:.status.phase"))
-        print("(Pending: the local control plane has no nodes and no Run:ai scheduler; on a Run:ai cluster the "
-              "runai-scheduler places it.)")
+        print("(Pending: the local Run:ai scheduler, KAI, has no queue for this project yet; given one, it "
+              "places the pod on a GPU node.)")
 
         step("Check the project, as after any install")
         print(sh("clearml-runai-gen", "verify", "--project", PROJECT, check=False))
