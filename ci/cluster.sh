@@ -139,7 +139,7 @@ build_kai() {
         exec 8>&-
         return 0
     fi
-    log "building ${kai_bin#"$repo_root"/} (KAI $version, kwok; a first build takes 10 minutes or more) ..."
+    log "building ${kai_bin#"$repo_root"/} (KAI $version, kwok; a first build takes several minutes) ..."
     local start=$SECONDS stage="$kai_cache/build" tmp="$kai_bin.tmp.$$" from mod=()
     rm -rf "$stage"
     mkdir -p "$stage"

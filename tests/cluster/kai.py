@@ -21,15 +21,17 @@ What `ci/cluster.sh up` runs beside etcd, kube-apiserver and kube-controller-man
   ServiceAccount `kai-resource-reservation`, RuntimeClass `nvidia`. The names KAI runs with are in
   its Config object `kai-config` (`spec.global`).
 
-Fixtures (tests/cluster/conftest.py): `kai` is a `Kai` on the control plane of the `kube` fixture;
-`kai_cluster` is a `Kai` on a second control plane that runs KAI under its open-source names. What a
-`Kai` creates is deleted when its fixture ends.
+Fixtures (tests/cluster/conftest.py): `kai` is a `Kai` on the control plane of the `kube` fixture
+(module scope); `kai_cluster` is a `Kai` on a second control plane that runs KAI under its
+open-source names (session scope). What a `Kai` creates is deleted when its fixture ends; for
+a narrower scope, `with kai_on(kube) as k: ...`.
 
 `Kai` methods, for scenarios of their own (other projects, quotas and pools than the defaults):
 
 - `project(P, gpu_quota=2, department="default", pool=None, queue=None)`: namespace `runai-P`
   (label `runai/queue: P`) and the project queue (`queue`, else `P`) under the department;
   returns the namespace.
+- `queue(name, gpu_quota=2, department="default", pool=None)`: a project queue alone.
 - `department(name, gpu_quota, pool=None)`: a department queue (parent of project queues).
 - `gpu_nodes(count, gpus=4, pool=None)`: fake GPU nodes, Ready when it returns; with a pool they
   carry the pool label (both `runai/node-pool` and `kai.scheduler/node-pool`).
@@ -126,6 +128,12 @@ def resources(gpu: float, cpu: float = -1, memory: float = -1, gpu_limit: float 
     }
 
 
+def _node_ip() -> str:
+    """An address for a fake node (10.2.0.0/16: the defaults use 10.1.0.0/24, kwok's pods 10.0.0.0/24)."""
+    n = uuid.uuid4().int
+    return f"10.2.{n % 256}.{(n >> 8) % 254 + 1}"
+
+
 class Kai:
     """Queues, nodes, node pools and task pods on one control plane; delete() removes what it made."""
 
@@ -195,8 +203,19 @@ class Kai:
                 "metadata": {"name": namespace, "labels": {"runai/queue": project}},
             }
         )
-        self._queue(queue or project, gpu_quota, department, pool, gpu_limit)
+        self.queue(queue or project, gpu_quota, department, pool, gpu_limit)
         return namespace
+
+    def queue(
+        self,
+        name: str,
+        gpu_quota: float = 2,
+        department: str = DEFAULT_DEPARTMENT,
+        pool: str | None = None,
+        gpu_limit: float = -1,
+    ) -> str:
+        """A project queue alone (for a namespace made otherwise, e.g. by `helm install --create-namespace`)."""
+        return self._queue(name, gpu_quota, department, pool, gpu_limit)
 
     def gpu_nodes(
         self,
@@ -224,7 +243,14 @@ class Kai:
                     "apiVersion": "v1",
                     "kind": "Node",
                     "metadata": {"name": name, "labels": labels, "annotations": dict(FAKE_NODE)},
-                    "status": {"capacity": capacity, "allocatable": capacity},
+                    "status": {
+                        "capacity": capacity,
+                        "allocatable": capacity,
+                        "addresses": [
+                            {"type": "InternalIP", "address": _node_ip()},
+                            {"type": "Hostname", "address": name},
+                        ],
+                    },
                 }
             )
         for name in names:
