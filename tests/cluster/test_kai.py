@@ -240,3 +240,21 @@ def test_kai_scheduler_names_serve_kai_installs_on_a_control_plane_of_their_own(
     kai.placement(ns, other)
     time.sleep(3)
     assert not kai.pod(ns, stranger)["spec"].get("nodeName")
+
+
+def test_kai_node_pool_label_keeps_kai_installs_on_their_pool(kai_cluster: Kai) -> None:
+    """--scheduler kai --node-pool P: label kai.scheduler/node-pool, served by that pool's scheduler shard."""
+    kai = kai_cluster
+    pool = unique("oss-pool")
+    department = kai.node_pool(pool, nodes=1, gpus=2)
+    pool_nodes = {
+        n["metadata"]["name"]
+        for n in kai.kube.get("nodes", "default", selector=f"kai.scheduler/node-pool={pool}")["items"]
+    }
+    project = unique("ossp")
+    ns = kai.project(project, gpu_quota=2, department=department, pool=pool)
+    pod = kai.task_pod(ns, project, gpus=1, pool=pool)
+    assert pod["metadata"]["labels"]["kai.scheduler/node-pool"] == pool
+    assert "runai/node-pool" not in pod["metadata"]["labels"]
+    placed = kai.placement(ns, kai.create(pod))
+    assert placed.node in pool_nodes and placed.queue == project
