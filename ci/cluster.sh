@@ -328,7 +328,7 @@ cmd_down() {
         stop_pid "$pid" "testenv up "
     fi
     rm -rf "$state_dir"
-    log "control plane stopped"
+    log "control plane stopped (${run_dir#"$repo_root"/})"
 }
 
 cmd_status() {
