@@ -55,8 +55,10 @@ test: venv agent-venv tools
 cluster-up:
 	@ci/cluster.sh up
 
+# also the second control plane of the tests (KAI under its open-source names), if one was left running
 cluster-down:
 	@ci/cluster.sh down
+	@TESTENV_RUN_DIR=.cache/testenv/run-kai ci/cluster.sh down
 
 demo: venv agent-venv tools
 	@ci/demo.sh

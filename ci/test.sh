@@ -11,13 +11,23 @@ start=$(date +%s)
 .venv/bin/mypy
 "$PY" -m pytest -m "not cluster" -q
 
-started_here=0
+# The tests' own KAI runs as runai-scheduler; the scenario of KAI's open-source names starts a second
+# control plane (fixture kai_cluster) and stops it again, also here when pytest is interrupted.
+export CLUSTER_SCHEDULER=runai
+kai_run_dir=.cache/testenv/run-kai
+started_here=0 kai_started_here=0
 if ! ci/cluster.sh status >/dev/null 2>&1; then
   started_here=1
 fi
+if ! TESTENV_RUN_DIR=$kai_run_dir ci/cluster.sh status >/dev/null 2>&1; then
+  kai_started_here=1
+fi
+cleanup() {
+  if [[ $kai_started_here == 1 ]]; then TESTENV_RUN_DIR=$kai_run_dir ci/cluster.sh down >/dev/null 2>&1 || true; fi
+  if [[ $started_here == 1 ]]; then ci/cluster.sh down >/dev/null 2>&1 || true; fi
+}
+trap cleanup EXIT
 kubeconfig_line=$(ci/cluster.sh up | tail -n 1)
 eval "$kubeconfig_line"
-cleanup() { if [[ $started_here == 1 ]]; then ci/cluster.sh down >/dev/null 2>&1 || true; fi; }
-trap cleanup EXIT
 "$PY" -m pytest -m cluster -q --kubeconfig "$KUBECONFIG"
 echo "make test: all passed in $(( $(date +%s) - start )) s"

@@ -1,6 +1,7 @@
-// Command testenv runs a small, node-less Kubernetes control plane for tests:
-// an embedded etcd, kube-apiserver and kube-controller-manager, all built from
-// the upstream Go modules into this one binary.
+// Command testenv runs a small Kubernetes control plane for tests: an embedded
+// etcd, kube-apiserver, kube-controller-manager and kube-scheduler, all built
+// from the upstream Go modules into this one binary. It runs no kubelet: nodes
+// and pod phases come from elsewhere (ci/kai).
 //
 // Subcommands:
 //
@@ -8,6 +9,7 @@
 //	testenv wait --dir DIR [--timeout D]   wait until it is ready (exit 0) or fail
 //	testenv apiserver [flags]              kube-apiserver (started by "up")
 //	testenv controller-manager [flags]     kube-controller-manager (started by "up")
+//	testenv scheduler [flags]              kube-scheduler (started by "up")
 //	testenv version                        print the bundled Kubernetes version
 package main
 
@@ -23,16 +25,19 @@ import (
 	"k8s.io/component-base/version"
 	apiserverapp "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	kcmapp "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	schedapp "k8s.io/kubernetes/cmd/kube-scheduler/app"
 )
 
 const usage = `usage: testenv <command> [flags]
 
 commands:
-  up --dir DIR [--log-dir DIR]    run etcd, kube-apiserver and kube-controller-manager
+  up --dir DIR [--log-dir DIR]    run etcd, kube-apiserver, kube-controller-manager and
+                                  kube-scheduler
                                   (foreground; stops on SIGTERM/SIGINT)
   wait --dir DIR [--timeout 120s] wait until the control plane in DIR is ready
   apiserver [flags]               run kube-apiserver (used by "up")
   controller-manager [flags]      run kube-controller-manager (used by "up")
+  scheduler [flags]               run kube-scheduler (used by "up")
   version                         print the Kubernetes version built in
 `
 
@@ -53,6 +58,10 @@ func main() {
 		os.Exit(cli.Run(c))
 	case "controller-manager", "kube-controller-manager":
 		c := kcmapp.NewControllerManagerCommand()
+		c.SetArgs(args)
+		os.Exit(cli.Run(c))
+	case "scheduler", "kube-scheduler":
+		c := schedapp.NewSchedulerCommand()
 		c.SetArgs(args)
 		os.Exit(cli.Run(c))
 	case "version", "--version":

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,15 +8,13 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/clearml-runai/proc"
 	"go.etcd.io/etcd/server/v3/embed"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -28,26 +25,6 @@ const (
 	readyFileName  = "ready"
 	kubeconfigName = "kubeconfig"
 )
-
-// freePorts reserves n distinct free TCP ports on 127.0.0.1.
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	ports := make([]int, 0, n)
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
 
 // firstIP returns the first usable address of a CIDR (the kubernetes service IP).
 func firstIP(cidr string) (net.IP, error) {
@@ -61,33 +38,6 @@ func firstIP(cidr string) (net.IP, error) {
 	return ip, nil
 }
 
-// pidAlive reports whether pid exists and is not a zombie.
-func pidAlive(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
-		return false
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true // no procfs: trust kill(0)
-	}
-	// The state follows the command name, which is in parentheses.
-	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) {
-		return stat[i+2] != 'Z'
-	}
-	return true
-}
-
-func readPid(path string) (int, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	return strconv.Atoi(strings.TrimSpace(string(b)))
-}
-
 func writeKubeconfig(path, server string, caPEM []byte, user string, cert *clientCert) error {
 	cfg := clientcmdapi.NewConfig()
 	cfg.Clusters["testenv"] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: caPEM}
@@ -95,69 +45,6 @@ func writeKubeconfig(path, server string, caPEM []byte, user string, cert *clien
 	cfg.Contexts["testenv"] = &clientcmdapi.Context{Cluster: "testenv", AuthInfo: user, Namespace: "default"}
 	cfg.CurrentContext = "testenv"
 	return clientcmd.WriteToFile(*cfg, path)
-}
-
-// child is a control-plane component run as a subprocess of this binary.
-type child struct {
-	name string
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
-}
-
-// startChild runs "<self> args..." with output in logPath. The child gets
-// SIGKILL if this process dies without stopping it (Pdeathsig); the OS thread
-// that started it stays locked until the child has exited, because
-// Pdeathsig fires when that thread ends.
-func startChild(name, logPath string, args ...string) (*child, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	c := &child{name: name, done: make(chan struct{})}
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer logFile.Close()
-		cmd := exec.Command(self, args...)
-		cmd.Stdout = logFile
-		cmd.Stderr = logFile
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		c.cmd = cmd
-		if err := cmd.Start(); err != nil {
-			started <- err
-			close(c.done)
-			return
-		}
-		started <- nil
-		c.err = cmd.Wait()
-		close(c.done)
-	}()
-	if err := <-started; err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	return c, nil
-}
-
-// stop sends SIGTERM and waits up to grace before killing the child.
-func (c *child) stop(grace time.Duration) {
-	select {
-	case <-c.done:
-		return
-	default:
-	}
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-c.done:
-	case <-time.After(grace):
-		log.Printf("%s did not stop within %s, killing it", c.name, grace)
-		_ = c.cmd.Process.Kill()
-		<-c.done
-	}
 }
 
 func runUp(args []string) int {
@@ -202,11 +89,8 @@ func up(dir, logDir, serviceCIDR string, apiPort, verbosity int) (retErr error) 
 
 	// The pid file comes first so that a caller can find (and stop) us at once.
 	pidFile := filepath.Join(dir, pidFileName)
-	if pid, err := readPid(pidFile); err == nil && pid != os.Getpid() && pidAlive(pid) {
-		return fmt.Errorf("a control plane (pid %d) already runs with state in %s", pid, dir)
-	}
-	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
-		return err
+	if err := proc.ClaimPidFile(pidFile); err != nil {
+		return fmt.Errorf("a control plane already runs with state in %s: %w", dir, err)
 	}
 	readyFile := filepath.Join(dir, readyFileName)
 	defer os.Remove(pidFile)
@@ -223,7 +107,7 @@ func up(dir, logDir, serviceCIDR string, apiPort, verbosity int) (retErr error) 
 		}
 	}
 
-	ports, err := freePorts(3)
+	ports, err := proc.FreePorts(3)
 	if err != nil {
 		return err
 	}
@@ -249,12 +133,20 @@ func up(dir, logDir, serviceCIDR string, apiPort, verbosity int) (retErr error) 
 	if err != nil {
 		return err
 	}
+	schedCert, err := p.clientCert("system:kube-scheduler")
+	if err != nil {
+		return err
+	}
 	kubeconfig := filepath.Join(dir, kubeconfigName)
 	kcmKubeconfig := filepath.Join(dir, "pki", "controller-manager.kubeconfig")
+	schedKubeconfig := filepath.Join(dir, "pki", "scheduler.kubeconfig")
 	if err := writeKubeconfig(kubeconfig, server, p.caPEM, "testenv-admin", admin); err != nil {
 		return err
 	}
 	if err := writeKubeconfig(kcmKubeconfig, server, p.caPEM, "system:kube-controller-manager", kcmCert); err != nil {
+		return err
+	}
+	if err := writeKubeconfig(schedKubeconfig, server, p.caPEM, "system:kube-scheduler", schedCert); err != nil {
 		return err
 	}
 
@@ -335,24 +227,44 @@ func up(dir, logDir, serviceCIDR string, apiPort, verbosity int) (retErr error) 
 		"--profiling=false",
 		"--v=" + v,
 	}
+	// The default scheduler places pods that name no other scheduler (default-scheduler);
+	// pods for another scheduler (runai-scheduler) are left to it.
+	schedArgs := []string{
+		"scheduler",
+		"--kubeconfig=" + schedKubeconfig,
+		"--authentication-kubeconfig=" + schedKubeconfig,
+		"--authorization-kubeconfig=" + schedKubeconfig,
+		"--secure-port=0",
+		"--leader-elect=false",
+		"--profiling=false",
+		"--v=" + v,
+	}
 
-	apiserver, err := startChild("kube-apiserver", filepath.Join(logDir, "apiserver.log"), apiserverArgs...)
+	apiserver, err := proc.Start("kube-apiserver", filepath.Join(logDir, "apiserver.log"), nil, apiserverArgs...)
 	if err != nil {
 		return err
 	}
-	log.Printf("kube-apiserver started (pid %d) on %s", apiserver.cmd.Process.Pid, server)
+	log.Printf("kube-apiserver started (pid %d) on %s", apiserver.Pid(), server)
 	// The controller manager waits for the apiserver by itself.
-	kcm, err := startChild("kube-controller-manager", filepath.Join(logDir, "controller-manager.log"), kcmArgs...)
+	kcm, err := proc.Start("kube-controller-manager", filepath.Join(logDir, "controller-manager.log"), nil, kcmArgs...)
 	if err != nil {
-		apiserver.stop(20 * time.Second)
+		apiserver.Stop(20 * time.Second)
 		return err
 	}
-	log.Printf("kube-controller-manager started (pid %d)", kcm.cmd.Process.Pid)
+	log.Printf("kube-controller-manager started (pid %d)", kcm.Pid())
+	sched, err := proc.Start("kube-scheduler", filepath.Join(logDir, "scheduler.log"), nil, schedArgs...)
+	if err != nil {
+		kcm.Stop(15 * time.Second)
+		apiserver.Stop(20 * time.Second)
+		return err
+	}
+	log.Printf("kube-scheduler started (pid %d)", sched.Pid())
 
 	stopAll := func() {
-		// The controller manager first, so it does not retry against a dying apiserver.
-		kcm.stop(15 * time.Second)
-		apiserver.stop(30 * time.Second)
+		// The controllers first, so they do not retry against a dying apiserver.
+		sched.Stop(15 * time.Second)
+		kcm.Stop(15 * time.Second)
+		apiserver.Stop(30 * time.Second)
 	}
 
 	ready := make(chan error, 1)
@@ -377,14 +289,18 @@ func up(dir, logDir, serviceCIDR string, apiPort, verbosity int) (retErr error) 
 			close(stopProbe)
 			stopAll()
 			return nil
-		case <-apiserver.done:
+		case <-apiserver.Done:
 			close(stopProbe)
 			stopAll()
-			return fmt.Errorf("kube-apiserver exited: %v (see %s)", apiserver.err, filepath.Join(logDir, "apiserver.log"))
-		case <-kcm.done:
+			return fmt.Errorf("kube-apiserver exited: %v (see %s)", apiserver.Err, filepath.Join(logDir, "apiserver.log"))
+		case <-kcm.Done:
 			close(stopProbe)
 			stopAll()
-			return fmt.Errorf("kube-controller-manager exited: %v (see %s)", kcm.err, filepath.Join(logDir, "controller-manager.log"))
+			return fmt.Errorf("kube-controller-manager exited: %v (see %s)", kcm.Err, filepath.Join(logDir, "controller-manager.log"))
+		case <-sched.Done:
+			close(stopProbe)
+			stopAll()
+			return fmt.Errorf("kube-scheduler exited: %v (see %s)", sched.Err, filepath.Join(logDir, "scheduler.log"))
 		case err := <-etcd.Err():
 			close(stopProbe)
 			stopAll()

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/clearml-runai/proc"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -50,9 +51,9 @@ func waitReady(kubeconfig, pidFile string, timeout time.Duration, stop <-chan st
 	for {
 		var pidErr error
 		if pidFile != "" {
-			pid, err := readPid(pidFile)
+			pid, err := proc.ReadPid(pidFile)
 			switch {
-			case err == nil && !pidAlive(pid):
+			case err == nil && !proc.Alive(pid):
 				return fmt.Errorf("the control plane process (pid %d) is not running", pid)
 			case err != nil && os.IsNotExist(err):
 				pidErr = fmt.Errorf("%s does not exist: not started", pidFile)

@@ -1,7 +1,9 @@
 """Cluster tests: a real kube-apiserver (make cluster-up), real helm v4/v3 and kubectl.
 
-The control plane has no nodes and no scheduler: pods are created and stay Pending. That is expected;
-what these tests check is what the API server accepts, defaults, authorizes and stores.
+The control plane runs kube-scheduler and KAI (the open-source Run:ai scheduler) as runai-scheduler,
+with fake GPU nodes whose pods kwok runs (tests/cluster/kai.py says what runs and how a test drives
+it). A task pod whose project has no queue stays Pending; the fixtures `kai` and `kai_cluster` make
+queues, nodes and node pools.
 
 For scenarios with the real agent:
 ``install_clearml(kube, workdir, case_id, ...)`` installs a ClearML install with a real upstream chart
@@ -35,6 +37,8 @@ from tests.agent_harness import AgentDaemon, ClearMLStandIn, kubectl_as, sa_kube
 from tests.conftest import CHART, ROOT, tool
 from tests.corpus.cases import credentials, find
 from tests.corpus.install import install
+
+from .kai import Kai, kai_on
 
 pytestmark = pytest.mark.cluster
 
@@ -103,6 +107,36 @@ def kube(kube_cluster: Any) -> Kube:
     version = json.loads(k.kubectl("version", "-o", "json").stdout)
     assert "serverVersion" in version, "the local kube-apiserver did not answer"
     return k
+
+
+@pytest.fixture(scope="module")
+def kai(kube: Kube) -> Iterator[Kai]:
+    """KAI on the `kube` control plane: what the tests of a module create through it goes afterwards."""
+    with kai_on(kube) as k:
+        yield k
+
+
+KAI_CLUSTER_RUN_DIR = ROOT / ".cache" / "testenv" / "run-kai"
+
+
+@pytest.fixture(scope="session")
+def kai_cluster() -> Iterator[Kai]:
+    """A second control plane whose KAI runs under its open-source names (kai-scheduler,
+    kai.scheduler/queue, kai.scheduler/node-pool): one KAI per control plane. Started for the first
+    test that needs it, stopped after the session unless it was running already."""
+    env = {**os.environ, "TESTENV_RUN_DIR": str(KAI_CLUSTER_RUN_DIR), "CLUSTER_SCHEDULER": "kai"}
+    script = str(ROOT / "ci" / "cluster.sh")
+    running = subprocess.run([script, "status"], env=env, capture_output=True, text=True).returncode == 0
+    up = subprocess.run([script, "up"], env=env, capture_output=True, text=True, timeout=1800)
+    if up.returncode != 0:
+        raise AssertionError(f"ci/cluster.sh up (CLUSTER_SCHEDULER=kai) failed:\n{up.stderr}")
+    kubeconfig = up.stdout.strip().splitlines()[-1].removeprefix("export KUBECONFIG=")
+    try:
+        with kai_on(Kube(kubeconfig)) as k:
+            yield k
+    finally:
+        if not running:
+            subprocess.run([script, "down"], env=env, capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture
@@ -233,6 +267,7 @@ def set_pod_phase(kube: Kube, namespace: str, name: str, phase: str) -> None:
 
 __all__ = [
     "CHART",
+    "Kai",
     "Kube",
     "Project",
     "clearml_for",

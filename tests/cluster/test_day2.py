@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -75,7 +76,21 @@ def test_verify_reports_each_check_and_why_the_agent_is_not_available(
     kube.create_namespace(namespace, {"runai/queue": project})
     values = tmp_path / "values.yaml"
     kube.gen("render", "--project", project, "--clearml-namespace", ns, "-o", str(values))
-    kube.helm("v4", "install", f"clearml-runai-{project}", str(CHART), "-n", namespace, "-f", str(values))
+    # a node selector no node matches: kube-scheduler cannot place the agent pod and says why
+    unplaceable = tmp_path / "unplaceable.yaml"
+    unplaceable.write_text(json.dumps({"agent": {"nodeSelector": {"clearml-runai-test/unplaceable": "true"}}}))
+    kube.helm(
+        "v4",
+        "install",
+        f"clearml-runai-{project}",
+        str(CHART),
+        "-n",
+        namespace,
+        "-f",
+        str(values),
+        "-f",
+        str(unplaceable),
+    )
     try:
         proc = kube.gen("verify", "--project", project, check=False)
         lines = {line.split()[1]: line for line in proc.stdout.splitlines()}
@@ -84,15 +99,27 @@ def test_verify_reports_each_check_and_why_the_agent_is_not_available(
         assert lines["agent"].startswith("ok") or lines["agent"].startswith("FAIL")
         permissions = [ln for ln in proc.stdout.splitlines() if "agent permissions" in ln][0]
         assert permissions.startswith("ok"), proc.stdout
-        available = [ln for ln in proc.stdout.splitlines() if "agent available" in ln][0]
-        # no nodes here: the agent pod stays Pending, and verify says so and fails
-        assert available.startswith("FAIL") and "Pending" in available, proc.stdout
+        # the agent pod stays Pending, and verify says why with kube-scheduler's reason, and fails
+        available = wait_for_line(kube, project, "agent available", "node affinity/selector")
+        assert available.startswith("FAIL") and "FailedScheduling" in available, available
+        assert "didn't match Pod's node affinity/selector" in available, available
         assert proc.returncode == 1
         queue = [ln for ln in proc.stdout.splitlines() if "queue exists" in ln][0]
         assert queue.startswith("skip"), "the ClearML API is not reachable from here"
     finally:
         kube.helm("v4", "uninstall", f"clearml-runai-{project}", "-n", namespace, check=False)
         kube.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+def wait_for_line(kube: Kube, project: str, check: str, text: str, timeout: float = 60) -> str:
+    """The `verify` line of `check`, once it holds `text` (the scheduler reports after a moment)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        proc = kube.gen("verify", "--project", project, check=False)
+        line = next(ln for ln in proc.stdout.splitlines() if check in ln)
+        if text in line or time.monotonic() > deadline:
+            return line
+        time.sleep(1)
 
 
 def test_forbidden_cluster_is_one_clear_line(kube: Kube, clearml: tuple[str, str], tmp_path: Path) -> None:

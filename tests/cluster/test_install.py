@@ -248,7 +248,7 @@ def test_real_agent_creates_the_task_pod_as_its_service_account(installed: Insta
     assert resolve(installed, cenv["CLEARML_API_ACCESS_KEY"]) == installed.access_key
     assert resolve(installed, cenv["CLEARML_API_SECRET_KEY"]) == installed.secret_key
     assert cenv["CLEARML_WORKER_ID"]["value"] == f"{installed.release}:{task}"
-    # no nodes and no scheduler in the local control plane: the pod stays Pending, as expected
+    # no queue for this project in the local Run:ai scheduler (KAI): the pod stays Pending
     assert created["status"]["phase"] == "Pending"
     kube.kubectl("delete", "pod", task_pod_name(task), "-n", ns, "--wait=false")
 
