@@ -145,6 +145,12 @@ def task_pod_values(
     values["initContainers"] = [
         {**c, "env": hosts.env(as_list(c.get("env")))} if c.get("env") else c for c in as_list(values["initContainers"])
     ]
+    gpus = [g for g in ("limits", "requests") if "nvidia.com/gpu" in ((main.get("resources") or {}).get(g) or {})]
+    if options.gpu_fraction and gpus:
+        notes.append(
+            f"task pods ask for a {options.gpu_fraction} GPU fraction: the chart drops the template's whole-GPU "
+            "request (nvidia.com/gpu), which the Run:ai scheduler refuses beside a fraction"
+        )
     if (main.get("securityContext") or {}).get("privileged"):
         notes.append(
             "task pods run privileged, as the source template says; the chart's hardening defaults yield to it"

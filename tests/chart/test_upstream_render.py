@@ -216,3 +216,13 @@ def test_a_project_in_a_namespace_of_its_own_name_is_served_from_there(helm: Hel
     assert rendered.task_template["metadata"]["labels"]["project"] == PROJECT
     # values rendered for that namespace refuse any other
     assert "ml-team-x" in helm.template_error(values, release=f"clearml-runai-{PROJECT}", namespace=NS)
+
+
+def test_a_gpu_fraction_replaces_the_templates_whole_gpu_request(helm: Helm) -> None:
+    """KAI's binder refuses a pod with both a GPU fraction and nvidia.com/gpu (gpu_request_validator.go)."""
+    values, err = render("b-5.3.2-gpu-template", "--gpu-fraction", "0.5")
+    assert values["taskPod"]["resources"]["limits"]["nvidia.com/gpu"] == 1  # the source's, carried
+    rendered = install(helm, values)
+    assert rendered.task_template["metadata"]["annotations"]["gpu-fraction"] == "0.5"
+    assert "nvidia.com/gpu" not in str(rendered.task_container.get("resources"))
+    assert "GPU fraction" in err

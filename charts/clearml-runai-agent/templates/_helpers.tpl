@@ -290,7 +290,19 @@ Returns YAML.
 {{- $env = append $env (dict "name" "CLEARML_API_SECRET_KEY" "valueFrom" (dict "secretKeyRef" (dict "name" $secretName "key" (include "clearml-runai-agent.secretKeyKey" .)))) }}
 {{- $env = concat $env $tp.env }}
 {{- $container := dict "env" $env }}
-{{- with $tp.resources }}
+{{- $resources := deepCopy ($tp.resources | default dict) }}
+{{- if $v.runai.gpuFraction }}
+{{- /* a GPU fraction and a whole-GPU request together: the Run:ai scheduler refuses to bind the pod */}}
+{{- range $group := list "limits" "requests" }}
+{{- with get $resources $group }}
+{{- $_ := unset . "nvidia.com/gpu" }}
+{{- if not . }}
+{{- $_ := unset $resources $group }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- with $resources }}
 {{- $_ := set $container "resources" . }}
 {{- end }}
 {{- with $tp.volumeMounts }}
