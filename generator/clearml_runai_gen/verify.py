@@ -72,7 +72,42 @@ def verify(
     checks.append(_template_check(found["ConfigMap"], project))
     checks.append(_permissions_check(api, namespace, sa))
     checks.append(_queue_check(deploy, found["Secret"], clearml_probe, clearml_api_host))
+    checks.append(_task_pods_check(api, namespace))
     return checks
+
+
+# the label the agent puts on every pod it creates (CLEARML=agent-<hash>)
+TASK_POD_SELECTOR = "CLEARML"
+
+
+def _unscheduled(pod: dict[str, Any]) -> str:
+    """The scheduler's reason for a pod it did not place, or ""."""
+    for c in (pod.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "PodScheduled" and c.get("status") == "False":
+            return " ".join(str(c.get("message") or c.get("reason") or "unschedulable").split())
+    return ""
+
+
+def _task_pods_check(api: Any, namespace: str) -> Check:
+    """Task pods the agent made: how many run, and why any waits. A pod that waits for quota (the
+    project's queue is full) is the scheduler at work; one it cannot place at all is a FAIL."""
+    pods = list_objects(api, "Pod", namespace, selector=TASK_POD_SELECTOR)
+    if not pods:
+        return Check("task pods", True, f"none in {namespace} now")
+    phases: dict[str, int] = {}
+    for pod in pods:
+        phase = str((pod.get("status") or {}).get("phase") or "Unknown")
+        phases[phase] = phases.get(phase, 0) + 1
+    counts = ", ".join(f"{n} {phase.lower()}" for phase, n in sorted(phases.items()))
+    waiting = [(p["metadata"]["name"], why) for p in pods if (why := _unscheduled(p))]
+    stuck = [(name, why) for name, why in waiting if "quota" not in why.lower()]
+    if stuck:
+        name, why = stuck[0]
+        return Check("task pods", False, f"{counts}; {name} cannot be placed: {why}")
+    if waiting:
+        name, why = waiting[0]
+        return Check("task pods", True, f"{counts}; {name} waits for quota: {why}")
+    return Check("task pods", True, counts)
 
 
 def _why_not_available(api: Any, ns: str, deploy: dict[str, Any]) -> str:

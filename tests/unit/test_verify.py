@@ -85,3 +85,46 @@ def test_clearml_api_host_must_be_an_http_url(bad: str, capsys: pytest.CaptureFi
     assert main(["verify", "--project", "team-a", "--clearml-api-host", bad]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--clearml-api-host" in err and "not an http(s) URL" in err
+
+
+def _pod(name: str, phase: str, unscheduled: str = "") -> dict[str, Any]:
+    conditions = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": unscheduled}]
+    return {"metadata": {"name": name}, "status": {"phase": phase, "conditions": conditions if unscheduled else []}}
+
+
+@pytest.mark.parametrize(
+    "pods,ok,needle",
+    [
+        ([], True, "none in runai-p now"),
+        ([_pod("a", "Running"), _pod("b", "Succeeded")], True, "1 running, 1 succeeded"),
+        (
+            [
+                _pod("a", "Running"),
+                _pod("b", "Pending", "NonPreemptibleOverQuota: Non-preemptible workload is over quota"),
+            ],
+            True,
+            "b waits for quota: NonPreemptibleOverQuota",
+        ),
+        (
+            [_pod("c", "Pending", "MaxNodePoolResources: no node has GPU: 16")],
+            False,
+            "c cannot be placed: MaxNodePoolResources: no node has GPU: 16",
+        ),
+    ],
+)
+def test_task_pods_check_says_why_a_task_pod_waits(
+    monkeypatch: pytest.MonkeyPatch, pods: list[dict[str, Any]], ok: bool, needle: str
+) -> None:
+    from clearml_runai_gen import verify
+
+    seen: list[str | None] = []
+
+    def listing(api: Any, kind: str, namespace: str = "", *, selector: str | None = None) -> list[dict[str, Any]]:
+        seen.append(selector)
+        return pods
+
+    monkeypatch.setattr(verify, "list_objects", listing)
+    check = verify._task_pods_check(None, "runai-p")
+    assert (check.ok, check.name) == (ok, "task pods") and needle in check.detail, check
+    assert seen == ["CLEARML"]  # only the pods the agent made
+    assert "\n" not in as_table([check]).rstrip("\n")
