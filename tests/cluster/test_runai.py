@@ -85,12 +85,16 @@ def deploy(
     gpu_quota: float = 2,
     department: str = "default",
     pool: str | None = None,
+    queue: str | None = None,
     helm_set: tuple[str, ...] = (),
 ) -> RunaiProject:
-    """A Run:ai project (namespace and queue with this GPU quota) and our release in it, rendered live;
-    the agent's own pod placed by kube-scheduler and running (helm --wait)."""
+    """A Run:ai project (namespace and queue with this GPU quota; the queue named `queue`, else after the
+    project) and our release in it, rendered live; the agent's own pod placed by kube-scheduler and
+    running (helm --wait)."""
     project = unique("p")
-    kai.project(project, gpu_quota=gpu_quota, department=department, pool=pool)
+    kai.project(project, gpu_quota=gpu_quota, department=department, pool=pool, queue=queue)
+    if queue:
+        helm_set = (*helm_set, f"runai.queue={queue}")
     path = workdir / f"{project}.values.yaml"
     kube.gen("render", "--project", project, "--clearml-namespace", clearml_ns, "-o", str(path), *render)
     sets = [arg for item in helm_set for arg in ("--set", item)]
@@ -111,7 +115,9 @@ def wait_pod(agent: Any, p: RunaiProject, task: str) -> dict[str, Any]:
 def test_a_task_becomes_a_pod_kai_binds_in_the_projects_queue_that_runs_and_is_cleaned_up(
     kube: Kube, kai: Kai, clearml_ns: str, tmp_path: Path
 ) -> None:
-    p = deploy(kube, kai, clearml_ns, tmp_path)
+    # a scheduler queue named otherwise than the project: only the label runai/queue leads the pod there
+    queue = f"{unique('team')}-gpu"
+    p = deploy(kube, kai, clearml_ns, tmp_path, queue=queue)
     with (
         clearml_for(ACCESS, SECRET, p.queue) as clearml,
         run_agent(kube, p.namespace, p.release, clearml, tmp_path / "agent") as agent,
@@ -125,7 +131,8 @@ def test_a_task_becomes_a_pod_kai_binds_in_the_projects_queue_that_runs_and_is_c
 
         placed = kai.placement(p.namespace, task_pod_name(task))
         assert placed.node in gpu_nodes(kube)
-        assert placed.queue == p.project, "the PodGroup is not in the project's queue"
+        assert placed.queue == queue, "the PodGroup is not in the project's queue"
+        assert placed.pod["metadata"]["labels"]["project"] == p.project
         assert placed.bind_request["status"]["phase"] == "Succeeded"
         assert placed.bind_request["spec"]["selectedNode"] == placed.node
         assert str(placed.pod["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"]) == "1"
@@ -222,8 +229,9 @@ def test_two_projects_at_once_each_agent_serves_only_its_namespace_and_queue(
     with (
         clearml_for(ACCESS, SECRET, a.queue, b.queue) as clearml,
         run_agent(kube, a.namespace, a.release, clearml, tmp_path / "agent-a") as agent_a,
-        run_agent(kube, b.namespace, b.release, clearml, tmp_path / "agent-b") as agent_b,
+        run_agent(kube, b.namespace, b.release, clearml, tmp_path / "agent-b", registered=False) as agent_b,
     ):
+        agent_b.wait_for(lambda: b.release in clearml.workers(), "the second agent's worker registration")
         assert clearml.workers() == {a.release: [a.queue], b.release: [b.queue]}
         task_a, task_b = clearml.enqueue("for-a", a.queue), clearml.enqueue("for-b", b.queue)
         wait_pod(agent_a, a, task_a)

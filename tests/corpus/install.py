@@ -44,6 +44,7 @@ def unpack(case: Case, workdir: Path) -> Path:
 def install(kube: Runner, case: Case, namespace: str, workdir: Path, overrides: dict[str, Any] | None = None) -> None:
     """Create `namespace`, what the user keeps in it, and the case's release, with helm v4 (values of the
     case, then `overrides`)."""
+    workdir.mkdir(parents=True, exist_ok=True)
     kube.kubectl("create", "namespace", namespace)
     objects = case.objects(namespace)
     if objects:
