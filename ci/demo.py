@@ -1,28 +1,40 @@
-"""The demo behind `make demo`: a sample ClearML install, render, helm install, a task run by the real agent.
+"""The demo behind `make demo`: a ClearML task from the queue to a pod the Run:ai scheduler binds, to Succeeded.
 
 Runs against $KUBECONFIG (the local control plane started by ci/demo.sh) with the pinned tools first
 on PATH. Every command it runs is printed, so a reader can do the same on their own cluster.
+
+Real: kube-apiserver, etcd, kube-controller-manager and kube-scheduler (built from k8s.io/kubernetes),
+KAI v0.13.0 (the open-source core of the Run:ai scheduler) as runai-scheduler, the upstream clearml
+chart 3.10.5, this tool, helm, kubectl, and the pinned clearml-agent 3.0.3's daemon loop.
+Stood in: the nodes and their container runtime (kwok runs the pods bound to fake GPU nodes), the
+ClearML server (a local API that knows only the agent's key pair), and the task's own process.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.agent_harness import AgentDaemon, ClearMLStandIn, task_pod_name  # noqa: E402
-from tests.fixtures.installs import ACCESS_KEY, SECRET_KEY, flavour_a, json_to_yaml  # noqa: E402
+from tests.corpus.cases import credentials, find, merge  # noqa: E402
+from tests.corpus.install import install  # noqa: E402
 
 CLEARML_NS = "clearml"
 PROJECT = "team-a"
 NAMESPACE = f"runai-{PROJECT}"
 RELEASE = f"clearml-runai-{PROJECT}"
+QUEUE = f"runai-{PROJECT}"  # the ClearML queue the project's agent serves
+ACCESS_KEY, SECRET_KEY = "DEMOACCESSKEY42", "demo-secret-key-7f3a"
+PHASE_ANNOTATION = "testenv.clearml-runai/phase"  # how a test (or this demo) ends a pod kwok runs
 
 
 def step(title: str) -> None:
@@ -38,19 +50,42 @@ def sh(*argv: str, stdin: str | None = None, show: bool = True, check: bool = Tr
     return proc.stdout
 
 
-def sample_chart(directory: Path) -> Path:
-    """The k8sagent objects of the clearml chart 3.10.5, as a chart, so helm owns them as it would."""
-    chart = directory / "clearml"
-    (chart / "templates").mkdir(parents=True)
-    (chart / "Chart.yaml").write_text(json_to_yaml({"apiVersion": "v2", "name": "clearml", "version": "3.10.5"}))
-    objs = flavour_a(release="clearml", namespace=CLEARML_NS, version="3.10.5")
-    (chart / "templates" / "k8sagent.yaml").write_text("---\n".join(json_to_yaml(o) for o in objs))
-    return chart
+def kubectl_json(*argv: str) -> dict:  # type: ignore[type-arg]
+    return json.loads(sh("kubectl", *argv, "-o", "json", show=False))  # type: ignore[no-any-return]
+
+
+def wait(what: str, probe, timeout: float = 90):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = probe()
+        if result:
+            return result
+        time.sleep(0.5)
+    sys.exit(f"demo: no {what} within {timeout:.0f}s")
+
+
+class Runner:
+    """kubectl and helm for tests.corpus.install, printing what they run."""
+
+    def kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        print("$ kubectl " + " ".join(shlex.quote(a) for a in args), flush=True)
+        return subprocess.run(["kubectl", *args], input=stdin, capture_output=True, text=True, check=check)
+
+    def helm(self, version: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        print("$ helm " + " ".join(shlex.quote(a) for a in args), flush=True)
+        return subprocess.run(["helm", *args], capture_output=True, text=True, check=check)
+
+
+def bound(pod: str) -> dict | None:  # type: ignore[type-arg]
+    obj = kubectl_json("get", "pod", pod, "-n", NAMESPACE)
+    conditions = {c["type"]: c["status"] for c in obj["status"].get("conditions") or []}
+    return obj if obj["spec"].get("nodeName") and conditions.get("PodBound") == "True" else None
 
 
 def cleanup() -> None:
     sh("helm", "uninstall", RELEASE, "-n", NAMESPACE, show=False, check=False)
     sh("helm", "uninstall", "clearml", "-n", CLEARML_NS, show=False, check=False)
+    sh("kubectl", "delete", "queues.scheduling.run.ai", PROJECT, "--ignore-not-found", show=False, check=False)
     sh("kubectl", "delete", "namespace", NAMESPACE, CLEARML_NS, "--wait=false", show=False, check=False)
 
 
@@ -60,66 +95,96 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory(prefix="clearml-runai-demo-") as tmp:
         work = Path(tmp)
-        step("The control plane (a real kube-apiserver, built from Go modules)")
+        step("The local cluster: real control plane and Run:ai-lineage scheduler; nodes and runtime stood in")
         print(sh("kubectl", "version").strip())
+        print("Real: kube-apiserver, etcd, controller manager, kube-scheduler, and KAI v0.13.0 (the open-source "
+              "Run:ai scheduler) as runai-scheduler. Stood in: the nodes (kwok keeps fake GPU nodes Ready and "
+              "runs the pods bound to them), the ClearML server, a task's own process.")
+        print(sh("kubectl", "get", "nodes", "-o",
+                 "custom-columns=NODE:.metadata.name,GPUS:.status.capacity.nvidia\\.com/gpu,READY:.status.conditions[-1].status"))
 
-        step("A sample ClearML install: the clearml chart 3.10.5 k8sagent, as helm leaves it in namespace clearml")
-        sh("kubectl", "create", "namespace", CLEARML_NS)
-        sh("helm", "install", "clearml", str(sample_chart(work)), "-n", CLEARML_NS)
-        print(sh("kubectl", "get", "deploy,configmap,secret,role,rolebinding", "-n", CLEARML_NS))
+        step("A ClearML install: the upstream clearml chart 3.10.5 with its k8s agent, a helm release in 'clearml'")
+        case = find("a-3.10.5-defaults")
+        gpu = {"agentk8sglue": {"podTemplate": {"resources": {"limits": {"nvidia.com/gpu": 1}}}}}
+        install(Runner(), case, CLEARML_NS, work / "clearml",
+                merge(credentials(case, ACCESS_KEY, SECRET_KEY, QUEUE), gpu))
+        print(sh("kubectl", "get", "deploy,configmap,secret,service", "-n", CLEARML_NS))
 
-        step(f"The Run:ai project {PROJECT}: namespace {NAMESPACE}, labelled runai/queue={PROJECT}")
+        step(f"The Run:ai project {PROJECT}: namespace {NAMESPACE}, and its queue (2 GPUs of department 'default')")
         sh("kubectl", "create", "namespace", NAMESPACE)
         sh("kubectl", "label", "namespace", NAMESPACE, f"runai/queue={PROJECT}")
+        queue = {"apiVersion": "scheduling.run.ai/v2", "kind": "Queue", "metadata": {"name": PROJECT},
+                 "spec": {"parentQueue": "default", "resources": {
+                     "gpu": {"quota": 2, "limit": -1, "overQuotaWeight": 1},
+                     "cpu": {"quota": -1, "limit": -1, "overQuotaWeight": 1},
+                     "memory": {"quota": -1, "limit": -1, "overQuotaWeight": 1}}}}
+        sh("kubectl", "apply", "-f", "-", stdin=json.dumps(queue))
 
         step("What the tool finds in the ClearML namespace")
         print(sh("clearml-runai-gen", "discover", "--clearml-namespace", CLEARML_NS))
 
         step("Render the values of the project's release (read live from the API server)")
         values = work / "values.yaml"
-        sh("clearml-runai-gen", "render", "--project", PROJECT, "-o", str(values))
+        sh("clearml-runai-gen", "render", "--project", PROJECT, "--queue", QUEUE, "-o", str(values))
         text = values.read_text()
         for secret_line in [ln for ln in text.splitlines() if "accessKey:" in ln or "secretKey:" in ln]:
             text = text.replace(secret_line, secret_line.split(":")[0] + ": <redacted for the demo>")
         print(text)
 
-        step("Install the chart into the Run:ai namespace")
+        step("Install the chart into the Run:ai namespace (the agent's own pod: placed by kube-scheduler)")
         print(sh("helm", "install", RELEASE, str(ROOT / "charts" / "clearml-runai-agent"), "-n", NAMESPACE,
-                 "-f", str(values)))
-        print(sh("kubectl", "get", "serviceaccount,role,rolebinding,secret,configmap,deployment,pod", "-n", NAMESPACE,
-                 "-l", f"app.kubernetes.io/instance={RELEASE}"))
+                 "-f", str(values), "--wait", "--timeout=120s"))
+        print(sh("kubectl", "get", "deployment,pod", "-n", NAMESPACE, "-o", "wide"))
 
         step("A ClearML task, taken by the release's real clearml-agent 3.0.3 (its daemon loop, as its container runs)")
-        print("Stood in: the ClearML server (a local API that knows only the agent's key pair, from the install's "
-              "Secret). Real: the agent, its kubectl and ServiceAccount token, the API server.")
-        queue = f"runai-{PROJECT}"
         with ClearMLStandIn(ACCESS_KEY, SECRET_KEY) as clearml:
-            clearml.add_queue(queue)
+            clearml.add_queue(QUEUE)
             with AgentDaemon(os.environ["KUBECONFIG"], NAMESPACE, RELEASE, clearml, work / "agent") as agent:
                 print("The host stands in for the agent pod where it must:")
                 for line in agent.launch.substitutions:
                     print(f"  - {line}")
                 agent.wait_for(lambda: clearml.workers(), "the agent's worker registration")
                 print(f"worker registered with ClearML: {clearml.workers()}")
-                task = clearml.enqueue("demo-task", queue)
-                print(f"task {task} enqueued to {queue}")
-                agent.wait_for(lambda: sh("kubectl", "get", "pod", task_pod_name(task), "-n", NAMESPACE,
-                                          "--ignore-not-found", "-o", "name", show=False), "the task's pod")
-            print(sh("kubectl", "get", "pod", task_pod_name(task), "-n", NAMESPACE, "-o",
-                     "custom-columns=NAME:.metadata.name,NAMESPACE:.metadata.namespace,SCHEDULER:.spec.schedulerName,"
-                     "PROJECT:.metadata.labels.project,PHASE:.status.phase"))
-            changes = [f"{c.status} ({c.reason or c.by})" for c in clearml.history(task)]
-            print("task status in ClearML: " + " -> ".join(changes))
-            print("(Pending: the local control plane has no nodes and no Run:ai scheduler; on a Run:ai cluster the "
-                  "runai-scheduler places it.)")
+                task = clearml.enqueue("demo-task", QUEUE)
+                pod = task_pod_name(task)
+                print(f"task {task} enqueued to {QUEUE}")
+                agent.wait_for(lambda: sh("kubectl", "get", "pod", pod, "-n", NAMESPACE, "--ignore-not-found",
+                                          "-o", "name", show=False), "the task's pod")
+                print(f"the agent created pod {pod} in {NAMESPACE}, as its ServiceAccount")
+
+                step("The Run:ai scheduler (KAI) groups the pod into the project's queue and binds it to a GPU node")
+                placed = wait("KAI's binding of the task pod", lambda: bound(pod))
+                group = kubectl_json("get", "podgroups.scheduling.run.ai", "-n", NAMESPACE,
+                                     placed["metadata"]["annotations"]["pod-group-name"])
+                requests = [r for r in kubectl_json("get", "bindrequests.scheduling.run.ai", "-n", NAMESPACE)["items"]
+                            if r["spec"].get("podName") == pod]
+                print(f"  node:         {placed['spec']['nodeName']} (PodBound=True)")
+                print(f"  PodGroup:     {group['metadata']['name']} in queue {group['spec']['queue']}")
+                print(f"  BindRequest:  {requests[0]['metadata']['name']}: {requests[0]['status']['phase']}")
+                print(f"  GPUs:         {placed['spec']['containers'][0]['resources']['limits']['nvidia.com/gpu']}")
+                wait("the pod Running", lambda: kubectl_json("get", "pod", pod, "-n", NAMESPACE)["status"].get("phase")
+                     == "Running")
+                print(sh("kubectl", "get", "pod", pod, "-n", NAMESPACE, "-o", "wide"))
+
+                step("The task runs and finishes (its process stood in); the agent cleans up its pod")
+                clearml.report_as_task(task, "in_progress")
+                clearml.report_as_task(task, "completed")
+                sh("kubectl", "annotate", "pod", pod, "-n", NAMESPACE, f"{PHASE_ANNOTATION}=Succeeded")
+                wait("the pod Succeeded", lambda: kubectl_json("get", "pod", pod, "-n", NAMESPACE)["status"].get(
+                    "phase") == "Succeeded")
+                print(f"pod {pod}: Succeeded")
+                agent.wait_for(lambda: not sh("kubectl", "get", "pod", pod, "-n", NAMESPACE, "--ignore-not-found",
+                                              "-o", "name", show=False), "the agent's cleanup")
+                print(f"the agent deleted pod {pod}")
+                changes = [f"{c.status} ({c.reason or c.by})" for c in clearml.history(task)]
+                print("task status in ClearML: " + " -> ".join(changes))
 
             step("Check the project, as after any install (the ClearML API reached at the stand-in's URL)")
-            print(sh("clearml-runai-gen", "verify", "--project", PROJECT, "--clearml-api-host", clearml.url,
-                     check=False))
+            print(sh("clearml-runai-gen", "verify", "--project", PROJECT, "--clearml-api-host", clearml.url))
 
         step("On your own cluster")
         print(f"  clearml-runai-gen render --project {PROJECT} -o values.yaml\n"
-              f"  helm install {RELEASE} charts/clearml-runai-agent -n {NAMESPACE} -f values.yaml\n"
+              f"  helm install {RELEASE} \"$(clearml-runai-gen chart-path)\" -n {NAMESPACE} -f values.yaml\n"
               f"  clearml-runai-gen verify --project {PROJECT}\n"
               f"  clearml-runai-gen diff --values values.yaml   # in a scheduled job: exit 1 on drift")
 
