@@ -22,6 +22,20 @@ def chart_dir() -> Path:
     return CHART
 
 
+class ProjectNames:
+    """The names of a Run:ai project's release: namespace runai-<project>, release clearml-runai-<project>."""
+
+    project: str
+
+    @property
+    def namespace(self) -> str:
+        return f"runai-{self.project}"
+
+    @property
+    def release(self) -> str:
+        return f"clearml-runai-{self.project}"
+
+
 def gen(args: list[str], stdin: str | None = None) -> tuple[int, str, str]:
     """The CLI's real entry point, in process: (exit code, stdout, stderr)."""
     import click

@@ -15,27 +15,20 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.conftest import ProjectNames
 from tests.corpus import offline
 
 CHART_CI_DIR = Path(__file__).resolve().parents[2] / "charts" / "clearml-runai-agent" / "ci"
 
 
 @dataclass(frozen=True)
-class InstallCase:
+class InstallCase(ProjectNames):
     """An upstream install of the corpus, and how the generator renders it for one project."""
 
     case_id: str
     clearml_namespace: str
     project: str
     options: tuple[str, ...] = field(default=())
-
-    @property
-    def namespace(self) -> str:
-        return f"runai-{self.project}"
-
-    @property
-    def release(self) -> str:
-        return f"clearml-runai-{self.project}"
 
 
 @dataclass(frozen=True, kw_only=True)

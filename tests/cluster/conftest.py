@@ -34,7 +34,7 @@ from typing import Any
 import pytest
 
 from tests.agent_harness import AgentDaemon, ClearMLStandIn, kubectl_as, sa_kubeconfig
-from tests.conftest import CHART, ROOT, tool
+from tests.conftest import CHART, ROOT, ProjectNames, tool
 from tests.corpus.cases import credentials, find
 from tests.corpus.install import install
 
@@ -171,7 +171,7 @@ def install_clearml(
 
 
 @dataclass
-class Project:
+class Project(ProjectNames):
     """A Run:ai project with our release installed, its values rendered live from a ClearML install."""
 
     kube: Kube
@@ -182,14 +182,6 @@ class Project:
     secret_key: str
     values_path: Path
     helm: str = "v4"
-
-    @property
-    def namespace(self) -> str:
-        return f"runai-{self.project}"
-
-    @property
-    def release(self) -> str:
-        return f"clearml-runai-{self.project}"
 
     @property
     def queue(self) -> str:

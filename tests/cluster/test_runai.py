@@ -22,6 +22,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from tests.agent_harness import ClearMLStandIn, task_pod_name
+from tests.conftest import ProjectNames
 from tests.corpus.cases import credentials, find, merge
 from tests.corpus.install import install
 
@@ -50,18 +51,10 @@ def clearml_ns(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 @dataclass
-class RunaiProject:
+class RunaiProject(ProjectNames):
     kube: Kube
     project: str
     values: dict[str, Any]
-
-    @property
-    def namespace(self) -> str:
-        return f"runai-{self.project}"
-
-    @property
-    def release(self) -> str:
-        return f"clearml-runai-{self.project}"
 
     @property
     def queue(self) -> str:
