@@ -36,8 +36,9 @@ def what_runs() -> list[str]:
         f"0. **Real installs.** The vendored upstream charts {real} (`tests/fixtures/upstream-charts/`) are "
         "installed with helm v4 on the local control plane (`--no-hooks`; the clearml chart without its "
         "elasticsearch, mongodb and redis subcharts; the clearml-agent chart's `kubeVersion` cap lifted in an "
-        "unpacked copy) and dumped with the README's command, `kubectl get deploy,configmap,secret -n NS -o yaml` "
-        "(and `-o json`): every Deployment, ConfigMap and Secret of the namespace, helm's release Secret included.",
+        "unpacked copy) and dumped with the README's command, "
+        "`kubectl get deploy,configmap,secret,service,serviceaccount -n NS -o yaml` (and `-o json`): every "
+        "Deployment, ConfigMap, Secret, Service and ServiceAccount of the namespace, helm's release Secret included.",
         "1. **One project, offline.** `clearml-runai-gen render --project clearml --from-file <dump>` on each "
         "real dump (YAML and JSON), against the seed (`benchmarks/seed.sh files`: its five pipelines verbatim, "
         "`kubectl get` replaced by reading one `kubectl get KIND NAME -ojson` file per object, no final "

@@ -1,7 +1,8 @@
 """What the tool reads: the fixture install of the seed's era, and dumps of real upstream installs.
 
 The real installs are the vendored upstream charts, installed with helm on the local control plane and
-dumped with the README's command (`kubectl get deploy,configmap,secret -n NS -o yaml`, and `-o json`);
+dumped with the README's command (`kubectl get deploy,configmap,secret,service,serviceaccount -n NS -o yaml`,
+and `-o json`);
 the dumps are kept under .cache/bench/dumps, so that an `--offline` run measures them too.
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .cluster import Cluster
-from .config import CHART_VERSION, CLI, DUMPS, RELEASE, SRC_NS, UPSTREAM, UPSTREAMS, Upstream
+from .config import CHART_VERSION, CLI, DUMP_KINDS, DUMPS, RELEASE, SRC_NS, UPSTREAM, UPSTREAMS, Upstream
 from .timing import BenchError, log, run
 
 
@@ -119,7 +120,7 @@ def dump_upstream(cluster: Cluster, upstream: Upstream) -> RealDump:
     shutil.rmtree(where, ignore_errors=True)
     where.mkdir(parents=True)
     for fmt in ("yaml", "json"):
-        out = cluster.kubectl("get", "deploy,configmap,secret", "-n", upstream.namespace, "-o", fmt)
+        out = cluster.kubectl("get", DUMP_KINDS, "-n", upstream.namespace, "-o", fmt)
         (where / f"dump.{fmt}").write_bytes(out)
     seed_dir = None
     if upstream.seed:

@@ -20,7 +20,7 @@ from . import template
 from .errors import InstallError, UsageError
 from .models import AgentInstall, Credentials, Hosts, Obj
 from .neat import as_list, clean_annotations, clean_labels, neat_container, neat_pod_spec
-from .source import Source
+from .source import DUMP_KINDS, Source
 
 GLUE_ENV = ("K8S_GLUE_QUEUE", "K8S_GLUE_EXTRA_ARGS")
 GLUE_CONTAINERS = {"k8s-glue-container": "A", "k8s-glue": "B"}
@@ -154,7 +154,7 @@ class _Resolver:
                 return obj
         raise InstallError(
             f"{kind} {self.ns}/{name} ({purpose}, used by Deployment {self.ns}/{self.deploy}) is missing; "
-            f"include it (kubectl get deploy,configmap,secret -n {self.ns} -o yaml) or repair the install"
+            f"include it (kubectl get {DUMP_KINDS} -n {self.ns} -o yaml) or repair the install"
         )
 
     def secret_value(self, name: str, key: str, purpose: str) -> str:
@@ -333,9 +333,7 @@ def read_install(source: Source, agent: str | None = None) -> AgentInstall:
     (a map where a list belongs, a string where a map belongs) is reported as malformed, never a crash.
     """
     malformed = (AttributeError, TypeError, ValueError, KeyError, IndexError)
-    fix = (
-        "pass the objects unedited, as `kubectl get deploy,configmap,secret -o yaml` prints them, or repair the install"
-    )
+    fix = f"pass the objects unedited, as `kubectl get {DUMP_KINDS} -o yaml` prints them, or repair the install"
     try:
         deploy = select_agent(source, agent)
     except malformed as exc:

@@ -15,6 +15,9 @@ from typing import Any, Protocol
 from .errors import ClusterError, InputError, LimitError, UsageError
 from .models import Obj
 
+# what the README's dump command lists: what render reads, and what tells hosts from other values
+DUMP_KINDS = "deploy,configmap,secret,service,serviceaccount"
+
 
 class Source(Protocol):
     namespace: str
@@ -101,7 +104,7 @@ class FileSource:
         from .parse import MAX_DUMP_BYTES
 
         origin = "standard input" if path == "-" else path
-        hint = "pass a dump of the ClearML namespace (kubectl get deploy,configmap,secret -n NS -o yaml)"
+        hint = f"pass a dump of the ClearML namespace (kubectl get {DUMP_KINDS} -n NS -o yaml)"
         text = read_text(path, "--from-file " + path if path != "-" else origin, MAX_DUMP_BYTES, hint, stdin)
         return cls(text, origin, namespace)
 

@@ -17,7 +17,7 @@ from clearml_runai_gen import parse, source
 from clearml_runai_gen.api import render_one
 from clearml_runai_gen.detect import read_install
 from clearml_runai_gen.models import ProjectOptions
-from clearml_runai_gen.source import FileSource
+from clearml_runai_gen.source import DUMP_KINDS, FileSource
 from ruamel.yaml import YAML
 
 from tests.conftest import ROOT
@@ -59,7 +59,7 @@ def dumped(request: pytest.FixtureRequest, kube: Kube, tmp_path_factory: pytest.
         *INSTALLS[archive],
     )
     texts = {
-        fmt: kube.kubectl("get", "deploy,configmap,secret", "-n", ns, "-o", fmt).stdout for fmt in ("yaml", "json")
+        fmt: kube.kubectl("get", DUMP_KINDS, "-n", ns, "-o", fmt).stdout for fmt in ("yaml", "json")
     }
     yield archive, texts
     kube.kubectl("delete", "namespace", ns, "--wait=false", check=False)

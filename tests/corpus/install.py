@@ -14,10 +14,10 @@ import tarfile
 from pathlib import Path
 from typing import Any, Protocol
 
-from .cases import Case, merge
-
 # the README's dump command (what a user runs to render offline)
-DUMP_KINDS = "deploy,configmap,secret,service,serviceaccount"
+from clearml_runai_gen.source import DUMP_KINDS
+
+from .cases import Case, merge
 
 
 class Runner(Protocol):

@@ -13,7 +13,7 @@ import statistics
 from typing import Any
 
 from ..checks import check_values
-from ..config import CLI, HISTORY, PROJECT, SEED_INSTALL
+from ..config import CLI, DUMP_KINDS, HISTORY, PROJECT, SEED_INSTALL
 from ..timing import BenchError, fmt_bytes, log, peak_rss, run
 from . import Context
 
@@ -69,7 +69,7 @@ def run_section(ctx: Context) -> None:
             }
         )
         dump = ctx.work / f"history-{n}.yaml"
-        dump.write_bytes(cluster.kubectl("get", "deploy,configmap,secret", "-n", ns, "-o", "yaml"))
+        dump.write_bytes(cluster.kubectl("get", DUMP_KINDS, "-n", ns, "-o", "yaml"))
         offline = [CLI, "render", "--project", PROJECT, "--from-file", dump]
         samples = [peak_rss(offline, None, "render") for _ in range(RUNS)]
         report.history.append(
