@@ -93,12 +93,13 @@ class Cluster:
             out = self.kubectl("get", "namespaces", "-l", f"{BENCH_LABEL}!=true", "-o", "name").decode().split()
         except BenchError:
             return []
-        own = {"default", "kube-system", "kube-public", "kube-node-lease"}
+        # the control plane's own, and the one KAI's GPU sharing uses (ci/kai/defaults.yaml)
+        own = {"default", "kube-system", "kube-public", "kube-node-lease", "kai-resource-reservation"}
         return [n.removeprefix("namespace/") for n in out if n.removeprefix("namespace/") not in own]
 
     def cleanup(self) -> None:
         if self.started_here:
-            # other engineers' test runs use a control plane they find running: do not pull it from under them
+            # a test run that found the control plane running uses it too: do not pull it from under it
             deadline = time.monotonic() + 120
             foreign = self.foreign_namespaces()
             if foreign:

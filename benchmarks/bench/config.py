@@ -30,7 +30,11 @@ REPEATS = 15  # the one-invocation benchmarks
 SCALE = (1, 10, 100, 200, 1000)
 SCALE_REPEATS = {1: 15, 10: 11, 100: 7, 200: 9, 1000: 5}
 HISTORY = (10, 500)  # helm release revisions kept in the namespace, for the live memory case
-READ_RESOURCES = {"deployments", "configmaps", "secrets", "roles", "rolebindings", "serviceaccounts", "namespaces"}
+READ_RESOURCES = {
+    "deployments", "configmaps", "secrets", "services", "serviceaccounts", "roles", "rolebindings", "namespaces"
+}  # fmt: skip
+# the kinds render lists live, one call each: deployments, configmaps, secrets, services, serviceaccounts
+KINDS_READ = 5
 HEAVY_MODULES = ("kubernetes", "urllib3", "jinja2", "yaml", "requests", "certifi", "google", "oauthlib", "websocket")
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..checks import check_dir
 from ..cluster import Cluster, calls_in_process, count_delta, labelled_projects, make_namespaces
-from ..config import CLI, SCALE, SCALE_REPEATS, SEED_INSTALL
+from ..config import CLI, KINDS_READ, SCALE, SCALE_REPEATS, SEED_INSTALL
 from ..report import Report, Target, slope_ms
 from ..timing import Case, bench, log, med, timed
 from . import Context
@@ -159,8 +159,8 @@ def run_section(ctx: Context) -> None:
         # one list call per kind the install is read from; --all-projects lists the labelled namespaces too,
         # in pages of 500: one more read per 500 Run:ai projects, never one per project
         expected = {
-            "live: --project ×N": lambda e: 3,
-            "live: --all-projects": lambda e: 3 + max(1, -(-e["labelled"] // 500)),
+            "live: --project ×N": lambda e: KINDS_READ,
+            "live: --all-projects": lambda e: KINDS_READ + max(1, -(-e["labelled"] // 500)),
         }
         seen = {
             name: [(e["n"], e["requests"][name][0], want(e)) for e in report.scale if name in e["requests"]]
@@ -174,7 +174,7 @@ def run_section(ctx: Context) -> None:
                     f"{k.removeprefix('live: ')}: " + ", ".join(f"{got} at N={n}" for n, got, _ in rows)
                     for k, rows in seen.items()
                 ),
-                "3; 3 + ⌈labelled namespaces / 500⌉",
+                f"{KINDS_READ}; {KINDS_READ} + ⌈labelled namespaces / 500⌉",
                 ok,
                 "holds" if ok else "other reads than expected",
             )
