@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,12 +43,9 @@ BATCH = 25
 _FORKED: tuple[AgentInstall, Output] | None = None  # what forked workers inherit
 
 
-def render_one(
-    install: AgentInstall, options: ProjectOptions, out_dir: Path | None = None, output: Output = Output()
-) -> Rendered:
+def render_one(install: AgentInstall, options: ProjectOptions, output: Output = Output()) -> Rendered:
     """One project's values (or GitOps objects); with the credentials apart, the Secret is written first."""
-    out_dir = out_dir or output.out_dir
-    delivery = output.delivery
+    out_dir, delivery = output.out_dir, output.delivery
     plan = make_plan(install, options)
     secret_text = ""
     if delivery.separate_secret:
@@ -78,21 +74,17 @@ def render_many(
     source: Source,
     options: list[ProjectOptions],
     agent: str | None = None,
-    out_dir: Path | None = None,
     progress: Callable[[int], None] | None = None,
     output: Output = Output(),
 ) -> list[Rendered]:
     """The install is read once; each project gets its own values, in the order given.
 
-    With `out_dir`, each project's values go to `<out_dir>/<project>.values.yaml` (atomic, 0600);
-    `output` says in what form (values, or Argo CD/Flux objects; credentials inline or apart) and
-    where the Secret manifests go.
+    `output` says in what form (values, or Argo CD/Flux objects; credentials inline or apart) and where
+    they go: with `output.out_dir`, `<out_dir>/<project>.<format>.yaml` each (atomic, 0600).
     Emitting commented YAML and writing it is the per-project cost: with many projects it is spread
     over the CPUs by forked workers, which inherit the install already read (nothing is read twice).
     """
     install = read_install(source, agent)
-    if out_dir is not None:
-        output = dataclasses.replace(output, out_dir=out_dir)
     batches = [options[i : i + BATCH] for i in range(0, len(options), BATCH)]
     workers = min(os.cpu_count() or 1, len(options) // (PARALLEL_FROM // 2))
     if workers >= 2 and len(options) >= PARALLEL_FROM:
