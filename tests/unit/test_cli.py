@@ -342,3 +342,32 @@ def test_broken_objects_never_crash_the_cli(base: int, edits: list) -> None:  # 
     assert "internal error" not in stderr and "Traceback" not in stderr
     if code != 0:
         assert stdout == "" and len(stderr.strip().splitlines()) == 1
+
+
+def test_copy_makes_a_secret_and_a_configmap_ready_for_the_runai_namespace(tmp_path: Path) -> None:
+    from ruamel.yaml import YAML
+
+    owned = {"meta.helm.sh/release-name": "clearml", "kubectl.kubernetes.io/last-applied-configuration": "{}"}
+    objs = [
+        {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+         "metadata": {"name": "regcred", "namespace": "clearml", "uid": "u1", "resourceVersion": "7",
+                      "labels": {"team": "ml", "app.kubernetes.io/managed-by": "Helm"}, "annotations": owned},
+         "data": {".dockerconfigjson": "e30="}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "corp-ca", "namespace": "clearml"},
+         "data": {"ca.crt": "CA"}},
+    ]  # fmt: skip
+    out = tmp_path / "copy.yaml"
+    code, stdout, err = run(
+        ["copy", "secret/regcred", "configmap/corp-ca", "--namespace", "runai-a", "--from-file", "-", "-o", str(out)],
+        stdin=dump(objs, "json"),
+    )
+    assert code == 0 and stdout == "", err
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    secret, configmap = YAML(typ="safe").load(out.read_text())["items"]
+    assert secret["metadata"] == {"name": "regcred", "namespace": "runai-a", "labels": {"team": "ml"}}
+    assert secret["type"] == "kubernetes.io/dockerconfigjson" and secret["data"] == {".dockerconfigjson": "e30="}
+    assert configmap["metadata"]["namespace"] == "runai-a" and configmap["data"] == {"ca.crt": "CA"}
+    code, _, err = run(["copy", "secret/nope", "--namespace", "runai-a", "--from-file", "-"], stdin=dump(objs, "json"))
+    assert code == 1 and "Secret clearml/nope does not exist" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run(["copy", "pvc/data", "--namespace", "runai-a", "--from-file", "-"], stdin=dump(objs, "json"))
+    assert code == 2 and "secret/NAME or configmap/NAME" in err
