@@ -509,4 +509,29 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
-    sys.exit(main())
+    code = main()
+    if "kubernetes" in sys.modules:
+        _leave(code)
+    sys.exit(code)
+
+
+def _leave(code: int) -> None:
+    """Exit without tearing down the interpreter's modules.
+
+    A command that talked to the cluster has imported the kubernetes client, a thousand modules whose
+    teardown at exit takes longer than a live render's own work (about 65 ms here; docs/benchmarks.md).
+    The exit handlers still run (the client's removal of the temporary files it wrote the kubeconfig's
+    certificates to), and what was printed is flushed; only the teardown is skipped.
+    """
+    import atexit
+
+    run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)  # CPython's; elsewhere exit the usual way
+    if run_exit_handlers is None:
+        return
+    run_exit_handlers()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:  # a closed pipe: what was printed did not all arrive
+        code = code or 1
+    os._exit(code)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,33 @@ def test_an_api_server_that_does_not_answer_is_one_line(kube: Kube, tmp_path: Pa
         listener.close()
     assert proc.returncode == 1 and proc.stdout == ""
     assert len(proc.stderr.splitlines()) == 1 and "did not answer within 1 s" in proc.stderr, proc.stderr
+
+
+def test_a_live_command_prints_all_its_output_and_leaves_no_temporary_file(
+    kube: Kube, upgraded: tuple[str, str], tmp_path: Path
+) -> None:
+    """The kubernetes client writes the kubeconfig's certificates to temporary files and removes them at
+    exit; the CLI leaves without the interpreter's module teardown, and must still run that removal."""
+    import subprocess
+
+    from ruamel.yaml import YAML
+
+    from tests.conftest import ROOT
+
+    ns, _ = upgraded
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    cli = str(ROOT / ".venv" / "bin" / "clearml-runai-gen")
+    env = {**kube.env, "TMPDIR": str(tmp)}
+    args = ["--clearml-namespace", ns, "--kubeconfig", kube.kubeconfig]
+    proc = subprocess.run([cli, "render", "--project", "p", "--show-secrets", *args], env=env, capture_output=True)
+    assert proc.returncode == 0, proc.stderr
+    assert YAML(typ="safe").load(proc.stdout)["runai"]["project"] == "p"  # whole: it parses to the end
+    assert proc.stdout.endswith(b"\n")
+    report = subprocess.run([cli, "discover", "-o", "json", *args], env=env, capture_output=True)
+    assert json.loads(report.stdout)["namespace"] == ns
+    assert list(tmp.iterdir()) == [], "the client's certificate files were left behind"
+    # a command's verdict still reaches the shell
+    nowhere = [cli, "render", "--project", "p", "--clearml-namespace", "nowhere", "--kubeconfig", kube.kubeconfig]
+    failing = subprocess.run([*nowhere, "-o", str(tmp_path / "v.yaml")], env=env, capture_output=True)
+    assert failing.returncode == 1 and b"no ClearML k8s agent" in failing.stderr
