@@ -177,17 +177,32 @@ def test_max_pods_one_holds_the_second_task_in_its_queue_until_the_first_pod_is_
 def test_unschedulable_reason_reaches_clearml_and_an_aborted_task_loses_its_pending_pod(
     kube: Kube, project: Project, clearml: ClearMLStandIn, agent: AgentDaemon
 ) -> None:
+    """The reason is the scheduler's own: KAI (as runai-scheduler) holds the pod pending, as the project
+    has no Run:ai queue on this cluster, and writes why on the pod's PodScheduled condition."""
     task = clearml.enqueue("big", project.queue)
     name = task_pod_name(task)
     wait_pod(agent, project, task)
-    condition = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "over quota"}
-    patch = json.dumps({"status": {"conditions": [condition]}})
-    kube.kubectl("patch", "pod", name, "-n", project.namespace, "--subresource=status", "--type=merge", "-p", patch)
 
-    # the pending-pods monitor reports why the pod waits, on the task
-    agent.wait_for(lambda: clearml.task(task)["status_message"], "the task's status message")
-    assert clearml.task(task)["status_message"] == "K8S glue status: Unschedulable (over quota)"
-    assert "Kubernetes Pod status: Unschedulable (over quota)" in clearml.log_lines(task)
+    def held() -> dict | None:
+        pod = project.pod(name) or {}
+        conditions = (pod.get("status") or {}).get("conditions") or []
+        return next((c for c in conditions if c["type"] == "PodScheduled" and c["status"] == "False"), None)
+
+    condition = agent.wait_for(held, "the scheduler's PodScheduled=False condition")
+    assert condition["reason"] == "Unschedulable" and f"'{project.project}'" in condition["message"], condition
+
+    # the pending-pods monitor reports why the pod waits, on the task: what the pod says now
+    def reported() -> str | None:
+        now = held()
+        if now is None:
+            return None
+        expected = f"K8S glue status: {now['reason']} ({now['message']})"
+        return expected if clearml.task(task)["status_message"] == expected else None
+
+    expected = agent.wait_for(reported, "the scheduler's reason on the task")
+    assert expected.removeprefix("K8S glue status: ") in {
+        line.removeprefix("Kubernetes Pod status: ") for line in clearml.log_lines(task)
+    }
 
     # a user aborts the task: the monitor deletes the pod that still waits for it
     clearml.abort(task)
