@@ -2,9 +2,9 @@
 
 One project release (rendered live from a clearml-agent 5.3 install, installed with helm v4); each test
 starts the release's agent as its container starts (``tests/agent_harness``) and drives it as ClearML
-users and the cluster would: enqueue tasks, abort one, report a pod unschedulable or finished. What is
-asserted is what 3.0.3 does, read from its code (``clearml_agent/glue/k8s.py``,
-``pending_pods_daemon.py``) and seen here.
+users and the cluster would: enqueue tasks, abort one, report a pod finished (KAI holds the pods of
+this project pending, as it has no Run:ai queue here, and says why). What is asserted is what 3.0.3
+does, read from its code (``clearml_agent/glue/k8s.py``, ``pending_pods_daemon.py``) and seen here.
 """
 
 from __future__ import annotations
