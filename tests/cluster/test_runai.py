@@ -153,10 +153,12 @@ def test_over_quota_the_extra_task_waits_with_kais_reason_and_verify_says_it(
         clearml_for(ACCESS, SECRET, p.queue) as clearml,
         run_agent(kube, p.namespace, p.release, clearml, tmp_path / "agent") as agent,
     ):
-        first, extra = clearml.enqueue("first", p.queue), clearml.enqueue("extra", p.queue)
+        # the first task takes the quota before the extra one comes: KAI does not order pods created at once
+        first = clearml.enqueue("first", p.queue)
         wait_pod(agent, p, first)
-        wait_pod(agent, p, extra)
         assert kai.placement(p.namespace, task_pod_name(first)).pod_group["spec"]["priorityClassName"] == "build"
+        extra = clearml.enqueue("extra", p.queue)
+        wait_pod(agent, p, extra)
         reason, message = kai.pending_reason(p.namespace, task_pod_name(extra))
         assert reason == "Unschedulable" and "NonPreemptibleOverQuota" in message, message
         assert f"{p.project} quota is 1 GPUs" in message
