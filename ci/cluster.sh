@@ -44,7 +44,7 @@ kubeconfig="$state_dir/kubeconfig"
 pid_file="$state_dir/testenv.pid"
 up_timeout="${TESTENV_UP_TIMEOUT:-120}"
 
-proc_src="$repo_root/ci/proc" # process plumbing shared by testenv and kai
+proc_src="$repo_root/ci/proc" # processes and certificates, shared by testenv and kai
 kai_src="$repo_root/ci/kai"
 kai_cache="$repo_root/.cache/kai"
 kai_bin="$kai_cache/bin/kai"

@@ -1,20 +1,16 @@
 package main
 
 import (
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
-	"time"
+
+	"github.com/clearml-runai/proc/certs"
 )
 
 // pki holds the file names of the generated certificates and keys.
@@ -23,30 +19,7 @@ type pki struct {
 	ServingCert, ServingKey string
 	SAPub, SAKey            string
 
-	caPEM []byte
-	ca    *x509.Certificate
-	caKey crypto.Signer
-}
-
-// clientCert is a PEM encoded client certificate and its key.
-type clientCert struct {
-	CertPEM, KeyPEM []byte
-}
-
-func newSerial() (*big.Int, error) {
-	return rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 126))
-}
-
-func encodeECKey(k *ecdsa.PrivateKey) ([]byte, error) {
-	der, err := x509.MarshalECPrivateKey(k)
-	if err != nil {
-		return nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), nil
-}
-
-func writeFile(path string, data []byte) error {
-	return os.WriteFile(path, data, 0o600)
+	ca *certs.CA
 }
 
 // generatePKI creates a self-signed CA, the apiserver serving certificate
@@ -63,49 +36,11 @@ func generatePKI(dir string, serviceIP net.IP) (*pki, error) {
 		SAPub:       filepath.Join(dir, "sa.pub"),
 		SAKey:       filepath.Join(dir, "sa.key"),
 	}
-	now := time.Now()
-
-	// CA
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
+	var err error
+	if p.ca, err = certs.NewCA("testenv-ca"); err != nil {
 		return nil, err
 	}
-	serial, err := newSerial()
-	if err != nil {
-		return nil, err
-	}
-	caTmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: "testenv-ca"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(10 * 365 * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return nil, err
-	}
-	p.ca, err = x509.ParseCertificate(caDER)
-	if err != nil {
-		return nil, err
-	}
-	p.caKey = caKey
-	p.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
-	caKeyPEM, err := encodeECKey(caKey)
-	if err != nil {
-		return nil, err
-	}
-	if err := writeFile(p.CACert, p.caPEM); err != nil {
-		return nil, err
-	}
-	if err := writeFile(p.CAKey, caKeyPEM); err != nil {
-		return nil, err
-	}
-
-	// apiserver serving certificate
-	serving, err := p.sign(&x509.Certificate{
+	serving, err := p.ca.Sign(&x509.Certificate{
 		Subject:     pkix.Name{CommonName: "kube-apiserver"},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		DNSNames: []string{
@@ -115,12 +50,6 @@ func generatePKI(dir string, serviceIP net.IP) (*pki, error) {
 		IPAddresses: []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1"), serviceIP},
 	})
 	if err != nil {
-		return nil, err
-	}
-	if err := writeFile(p.ServingCert, serving.CertPEM); err != nil {
-		return nil, err
-	}
-	if err := writeFile(p.ServingKey, serving.KeyPEM); err != nil {
 		return nil, err
 	}
 
@@ -133,48 +62,25 @@ func generatePKI(dir string, serviceIP net.IP) (*pki, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := writeFile(p.SAKey, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(saKey)})); err != nil {
-		return nil, err
+	files := map[string][]byte{
+		p.CACert:      p.ca.CertPEM,
+		p.CAKey:       p.ca.KeyPEM,
+		p.ServingCert: serving.CertPEM,
+		p.ServingKey:  serving.KeyPEM,
+		p.SAKey:       pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(saKey)}),
+		p.SAPub:       pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: saPubDER}),
 	}
-	if err := writeFile(p.SAPub, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: saPubDER})); err != nil {
-		return nil, err
+	for path, data := range files {
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			return nil, err
+		}
 	}
 	return p, nil
 }
 
-// sign issues a certificate from tmpl (subject, usages, SANs) with a new key.
-func (p *pki) sign(tmpl *x509.Certificate) (*clientCert, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	serial, err := newSerial()
-	if err != nil {
-		return nil, err
-	}
-	now := time.Now()
-	tmpl.SerialNumber = serial
-	tmpl.NotBefore = now.Add(-time.Hour)
-	tmpl.NotAfter = now.Add(365 * 24 * time.Hour)
-	tmpl.KeyUsage = x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment
-	tmpl.BasicConstraintsValid = true
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
-	if err != nil {
-		return nil, fmt.Errorf("sign %s: %w", tmpl.Subject.CommonName, err)
-	}
-	keyPEM, err := encodeECKey(key)
-	if err != nil {
-		return nil, err
-	}
-	return &clientCert{
-		CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		KeyPEM:  keyPEM,
-	}, nil
-}
-
 // clientCert issues a client certificate for user cn in the given groups.
-func (p *pki) clientCert(cn string, groups ...string) (*clientCert, error) {
-	return p.sign(&x509.Certificate{
+func (p *pki) clientCert(cn string, groups ...string) (certs.Pair, error) {
+	return p.ca.Sign(&x509.Certificate{
 		Subject:     pkix.Name{CommonName: cn, Organization: groups},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	})

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/clearml-runai/proc"
+	"github.com/clearml-runai/proc/certs"
 	"go.etcd.io/etcd/server/v3/embed"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -38,7 +39,7 @@ func firstIP(cidr string) (net.IP, error) {
 	return ip, nil
 }
 
-func writeKubeconfig(path, server string, caPEM []byte, user string, cert *clientCert) error {
+func writeKubeconfig(path, server string, caPEM []byte, user string, cert certs.Pair) error {
 	cfg := clientcmdapi.NewConfig()
 	cfg.Clusters["testenv"] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: caPEM}
 	cfg.AuthInfos[user] = &clientcmdapi.AuthInfo{ClientCertificateData: cert.CertPEM, ClientKeyData: cert.KeyPEM}
@@ -140,13 +141,13 @@ func up(dir, logDir, serviceCIDR string, apiPort, verbosity int) (retErr error) 
 	kubeconfig := filepath.Join(dir, kubeconfigName)
 	kcmKubeconfig := filepath.Join(dir, "pki", "controller-manager.kubeconfig")
 	schedKubeconfig := filepath.Join(dir, "pki", "scheduler.kubeconfig")
-	if err := writeKubeconfig(kubeconfig, server, p.caPEM, "testenv-admin", admin); err != nil {
+	if err := writeKubeconfig(kubeconfig, server, p.ca.CertPEM, "testenv-admin", admin); err != nil {
 		return err
 	}
-	if err := writeKubeconfig(kcmKubeconfig, server, p.caPEM, "system:kube-controller-manager", kcmCert); err != nil {
+	if err := writeKubeconfig(kcmKubeconfig, server, p.ca.CertPEM, "system:kube-controller-manager", kcmCert); err != nil {
 		return err
 	}
-	if err := writeKubeconfig(schedKubeconfig, server, p.caPEM, "system:kube-scheduler", schedCert); err != nil {
+	if err := writeKubeconfig(schedKubeconfig, server, p.ca.CertPEM, "system:kube-scheduler", schedCert); err != nil {
 		return err
 	}
 
