@@ -5,35 +5,35 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .detect import read_install
-from .emit import render_gitops, render_secret, render_values, write_atomic
+from .emit import render_gitops, render_secret, render_values
 from .errors import InputError
 from .models import AgentInstall, DeliveryOptions, Plan, ProjectOptions
 from .plan import make_plan
 from .secret import separate_credentials
 from .source import Source
+from .write import Target, transaction
+
+if TYPE_CHECKING:
+    from .request import RenderRequest
 
 
 @dataclass(frozen=True)
 class Rendered:
     project: str
-    text: str  # empty when the values were written to a file
+    text: str  # the values, or the Argo CD/Flux objects
     warnings: tuple[str, ...]
     notes: tuple[str, ...] = ()
-    secret: str = ""  # the Secret manifest, when the credentials are apart and it was not written to a file
+    secret: str = ""  # the Secret manifest, when the credentials are apart
 
 
 @dataclass(frozen=True)
 class Output:
-    """What each project's release is rendered as, and where it goes."""
+    """What each project's release is rendered as."""
 
     delivery: DeliveryOptions = DeliveryOptions()
-    out_dir: Path | None = None  # <project>.<format>.yaml; else the text is returned
-    secrets_dir: Path | None = None  # <project>.secret.yaml
-    secret_file: Path | None = None  # the Secret manifest of the one project rendered
 
 
 # below this many projects a second process costs more than it saves; work goes out in batches
@@ -44,24 +44,35 @@ _FORKED: tuple[AgentInstall, Output] | None = None  # what forked workers inheri
 
 
 def render_one(install: AgentInstall, options: ProjectOptions, output: Output = Output()) -> Rendered:
-    """One project's values (or GitOps objects); with the credentials apart, the Secret is written first."""
-    out_dir, delivery = output.out_dir, output.delivery
+    """One project's values (or GitOps objects), and its Secret manifest when the credentials are apart."""
+    delivery = output.delivery
     plan = make_plan(install, options)
     secret_text = ""
     if delivery.separate_secret:
         plan, secret = separate_credentials(plan)
         secret_text = render_secret(plan, secret)
-        path = output.secret_file or (
-            output.secrets_dir / f"{options.project}.secret.yaml" if output.secrets_dir else None
-        )
-        if path is not None:
-            write_atomic(path, secret_text)
-            secret_text = ""
     text = render_values(plan) if delivery.format == "values" else render_gitops(plan, delivery)
-    if out_dir is not None:
-        write_atomic(out_dir / f"{options.project}.{delivery.format}.yaml", text)
-        text = ""
     return Rendered(options.project, text, tuple(plan.warnings), tuple(plan.notes), secret_text)
+
+
+def render_files(
+    request: RenderRequest, source: Source, agent: str | None = None, progress: Callable[[int], None] | None = None
+) -> list[Rendered]:
+    """Render what `request` asks for and write every file of it, or none: each target is checked before
+    anything is rendered, and the files are committed together once all of them are staged."""
+    with transaction(request.show_secrets) as tx:
+        options = request.project_options(lambda: runai_projects(source.api))  # type: ignore[attr-defined]
+        targets = request.plan_targets(tx, options)
+        results = render_many(source, options, agent, progress, Output(request.delivery))
+        items: list[tuple[Target, str]] = []
+        for r in results:
+            values, secret = targets[r.project]
+            if secret is not None:
+                items.append((secret, r.secret))
+            items.append((values, r.text))
+        tx.stage(items)
+        tx.commit()
+    return results
 
 
 def _render_batch(batch: list[ProjectOptions]) -> list[Rendered]:
@@ -79,10 +90,9 @@ def render_many(
 ) -> list[Rendered]:
     """The install is read once; each project gets its own values, in the order given.
 
-    `output` says in what form (values, or Argo CD/Flux objects; credentials inline or apart) and where
-    they go: with `output.out_dir`, `<out_dir>/<project>.<format>.yaml` each (atomic, 0600).
-    Emitting commented YAML and writing it is the per-project cost: with many projects it is spread
-    over the CPUs by forked workers, which inherit the install already read (nothing is read twice).
+    `output` says in what form (values, or Argo CD/Flux objects; credentials inline or apart).
+    Emitting commented YAML is the per-project cost: with many projects it is spread over the CPUs by
+    forked workers, which inherit the install already read (nothing is read twice).
     """
     install = read_install(source, agent)
     batches = [options[i : i + BATCH] for i in range(0, len(options), BATCH)]
@@ -146,7 +156,7 @@ def load_values(path: str) -> dict[str, Any]:
 
 def runai_projects(api: Any) -> list[tuple[str, str]]:
     """(project, namespace) of every Run:ai project: namespaces labelled runai/queue. One list call."""
-    from .source import list_objects
+    from .kube import list_objects
 
     out = []
     for ns in list_objects(api, "Namespace", selector="runai/queue"):

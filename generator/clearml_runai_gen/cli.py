@@ -8,17 +8,13 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import click
 
 from . import __version__
 from .errors import GenError, UsageError
 from .models import DEFAULT_CHART_REPO, FORMATS
-
-if TYPE_CHECKING:
-    from .api import Output
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -34,7 +30,8 @@ class SourceSpec:
     context: str | None
 
     def open(self, clearml_namespace: str | None = None) -> Any:
-        from .source import FileSource, LiveSource, load_api_client
+        from .kube import load_api_client
+        from .source import FileSource, LiveSource
 
         namespace = clearml_namespace or self.clearml_namespace
         if self.from_file:
@@ -113,7 +110,7 @@ def cli() -> None:
     is_flag=True,
     help="Every Run:ai project of the cluster (namespaces labelled runai/queue); live only.",
 )
-@click.option("--namespace", metavar="NS", help="Namespace of the project [default: runai-P].")
+@click.option("-n", "--namespace", metavar="NS", help="Namespace of the project [default: runai-P].")
 @click.option(
     "--queue",
     "queues",
@@ -145,7 +142,7 @@ def cli() -> None:
     show_default=True,
     help="Keep the agent from upgrading itself from PyPI at every start (CLEARML_AGENT_NO_UPDATE).",
 )
-@click.option("-o", "--output", metavar="FILE", help="Write the values to FILE (atomically, mode 0600).")
+@click.option("-o", "--output", metavar="FILE", help="Write the values to FILE (atomically, mode 0600); `-` is stdout.")
 @click.option(
     "--output-dir",
     metavar="DIR",
@@ -177,162 +174,82 @@ def cli() -> None:
 @click.option("--argocd-namespace", metavar="NS", help="Namespace of Argo CD's Applications [default: argocd].")
 @click.option("--argocd-project", metavar="NAME", help="Argo CD project of the Application [default: default].")
 @source_options
-def render(
-    projects: tuple[str, ...],
-    all_projects: bool,
-    namespace: str | None,
-    queues: tuple[str, ...],
-    worker_id: str | None,
-    scheduler: str,
-    gpu_fraction: str | None,
-    priority_class: str | None,
-    node_pool: str | None,
-    cluster_domain: str,
-    agent_image: str | None,
-    template_queue: str | None,
-    no_self_update: bool,
-    output: str | None,
-    output_dir: str | None,
-    show_secrets: bool,
-    credentials_out: str | None,
-    fmt: str,
-    chart_repo: str | None,
-    chart_version: str | None,
-    argocd_namespace: str | None,
-    argocd_project: str | None,
-    source: SourceSpec,
-) -> None:
+def render(source: SourceSpec, **options: Any) -> None:
     """Render the values of release clearml-runai-P for Run:ai project P (or an Argo CD/Flux object with them)."""
-    from .api import Output, render_many
-    from .models import DeliveryOptions
+    from .api import render_files
+    from .request import RenderRequest
 
-    delivery = DeliveryOptions.build(
-        fmt,
-        separate_secret=credentials_out is not None,
-        chart_repo=chart_repo,
-        chart_version=chart_version,
-        argocd_namespace=argocd_namespace,
-        argocd_project=argocd_project,
-    )
-    if credentials_out is not None:
-        if credentials_out.strip() in ("", "-"):
-            raise UsageError("--credentials-out needs a file or a directory: the Secret manifest never goes to stdout")
-        if show_secrets:
-            raise UsageError("--show-secrets does not go with --credentials-out: the values then hold no credential")
-
-    if all_projects and projects:
-        raise UsageError("use either --project or --all-projects, not both")
-    if all_projects and source.from_file:
-        raise UsageError("--all-projects reads the projects from the cluster; it does not go with --from-file")
-    if not projects and not all_projects:
-        raise UsageError("--project is required: name the Run:ai project (for example --project team-a)")
-    if all_projects and not output_dir:
-        raise UsageError("--all-projects needs --output-dir DIR (one <project>.values.yaml each)")
-    if len(projects) > 1 or all_projects:
-        for opt, val in (("--namespace", namespace), ("--worker-id", worker_id), ("-o", output)):
-            if val:
-                raise UsageError(f"{opt} applies to one project; with several --project use --output-dir")
-        if not output_dir:
-            raise UsageError("several --project need --output-dir DIR (one <project>.values.yaml each)")
-    if output and output_dir:
-        raise UsageError("use either -o FILE or --output-dir DIR, not both")
-    if not output and not output_dir and sys.stdout.isatty() and not show_secrets and credentials_out is None:
-        raise UsageError(
-            "the values hold the agent's ClearML credentials and stdout is a terminal: "
-            "redirect it (> values.yaml), use -o FILE, or pass --show-secrets"
-        )
-    from .models import ProjectOptions
-
-    def build(project: str, ns: str | None) -> ProjectOptions:
-        return ProjectOptions.build(
-            project,
-            namespace=ns,
-            queues=list(queues),
-            worker_id=worker_id,
-            scheduler=scheduler,
-            gpu_fraction=gpu_fraction,
-            priority_class=priority_class,
-            node_pool=node_pool,
-            cluster_domain=cluster_domain,
-            agent_image=agent_image,
-            no_self_update=no_self_update,
-            template_queue=template_queue,
-        )
-
-    options = [build(p, namespace) for p in dict.fromkeys(projects)]
+    request = RenderRequest.build(from_file=source.from_file is not None, **options)
     install_source = source.open()
-    if all_projects:
-        from .api import runai_projects
-
-        options = [build(p, ns) for p, ns in runai_projects(install_source.api)]
-        if not options:
-            raise GenError("the cluster has no Run:ai project namespaces (none is labelled runai/queue)")
-    if fmt != "values":
-        from .models import HELM_RELEASE_NAME_MAX
-
-        for o in options:
-            if len(o.release) > HELM_RELEASE_NAME_MAX:
-                raise UsageError(
-                    f"--format {fmt}: release name {o.release!r} has {len(o.release)} characters and helm allows "
-                    f"{HELM_RELEASE_NAME_MAX}; render --format values and install it under a shorter name"
-                )
-    out = Output(delivery)
-    if credentials_out is not None:
-        per_project = output_dir is not None or len(options) > 1 or all_projects
-        out = _secret_destination(out, credentials_out, output, per_project)
-    directory: Path | None = None
-    if output_dir:
-        directory = Path(output_dir)
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UsageError(f"--output-dir {output_dir}: {exc.strerror}") from None
-        out = dataclasses.replace(out, out_dir=directory)
-    hide = len(options) <= 10 or not sys.stderr.isatty()
-    with click.progressbar(length=len(options), label="rendering values", file=sys.stderr, hidden=hide) as bar:
-        results = render_many(install_source, options, agent=source.agent, progress=bar.update, output=out)
+    count = len(request.projects)  # with --all-projects, unknown until the cluster is read: no bar
+    hide = count <= 10 or not sys.stderr.isatty()
+    with click.progressbar(length=max(count, 1), label="rendering values", file=sys.stderr, hidden=hide) as bar:
+        results = render_files(request, install_source, agent=source.agent, progress=bar.update)
     for note in dict.fromkeys(n for r in results for n in r.notes):
         click.echo(f"note: {note}", err=True)
     for message in dict.fromkeys(w for r in results for w in r.warnings):
         warn(message)
-    seal = "seal or encrypt before it goes into git, and apply it before the release"
-    if out.secrets_dir is not None:
-        click.echo(f"wrote {len(results)} Secret manifest(s) to {out.secrets_dir} ({seal})", err=True)
-    elif out.secret_file is not None:
-        click.echo(f"wrote the Secret manifest to {out.secret_file} ({seal})", err=True)
-    if directory is not None:
-        kind = {"values": "values", "argocd": "Argo CD Application", "flux": "Flux HelmRelease"}[fmt]
-        click.echo(f"wrote {len(results)} {kind} file(s) to {directory}", err=True)
-    elif output:
-        from .emit import write_atomic
+    for line in request.summary(len(results)):
+        click.echo(line, err=True)
 
-        write_atomic(Path(output), results[0].text)
-    else:
-        click.echo(results[0].text, nl=False)
+
+def report_options(formats: tuple[str, ...], default: str) -> Callable[[F], F]:
+    """`--format` and `-o FILE`, as every command has them; `-o FORMAT` (kubectl's habit) also picks the format."""
+
+    def decorate(fn: F) -> F:
+        fn = click.option(
+            "-o",
+            "--output",
+            metavar="FILE",
+            help=f"Write the report to FILE (`-` is stdout); `-o {formats[-1]}` is short for --format {formats[-1]}.",
+        )(fn)
+        return click.option(
+            "--format", "fmt", type=click.Choice(formats), default=None, help=f"Report format [default: {default}]."
+        )(fn)
+
+    return decorate
+
+
+def report_destination(fmt: str | None, output: str | None, formats: tuple[str, ...], default: str) -> tuple[str, str]:
+    """(format, file) from --format and -o: a bare format name given to -o is the format (write ./json for a file)."""
+    if output in formats:
+        if fmt is not None and fmt != output:
+            raise UsageError(f"-o {output} and --format {fmt} disagree; give one of them")
+        return str(output), "-"
+    return fmt or default, output or "-"
+
+
+def write_report(text: str, output: str, what: str) -> None:
+    from .write import Target, transaction
+
+    target = Target(output, what)
+    with transaction() as tx:
+        tx.check(target)
+        tx.stage([(target, text)])
+        tx.commit()
 
 
 @cli.command()
-@click.option("-o", "--output", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@report_options(("table", "json"), "table")
 @source_options
-def discover(
-    fmt: str,
-    source: SourceSpec,
-) -> None:
+def discover(fmt: str | None, output: str | None, source: SourceSpec) -> None:
     """Show what the tool finds in a ClearML namespace (credentials redacted)."""
     import json
 
     from .discover import as_table
     from .discover import discover as run_discover
 
+    fmt, output = report_destination(fmt, output, ("table", "json"), "table")
     report = run_discover(source.open())
     if source.agent:
         report["agents"] = [a for a in report["agents"] if a["deployment"] == source.agent]
-    click.echo(json.dumps(report, indent=2, sort_keys=True) if fmt == "json" else as_table(report), nl=fmt == "json")
+    text = json.dumps(report, indent=2, sort_keys=True) + "\n" if fmt == "json" else as_table(report)
+    write_report(text, output, "-o")
 
 
 @cli.command()
 @click.option("--project", required=True, metavar="P", help="Run:ai project to check.")
-@click.option("--namespace", metavar="NS", help="Namespace of the project [default: runai-P].")
+@click.option("-n", "--namespace", metavar="NS", help="Namespace of the project [default: runai-P].")
 @click.option("--release", metavar="NAME", help="Release name [default: clearml-runai-P].")
 @click.option("--kubeconfig", metavar="PATH", envvar="KUBECONFIG", help="kubeconfig of the cluster.")
 @click.option("--context", metavar="NAME", help="kubeconfig context to use.")
@@ -353,8 +270,8 @@ def verify(
     """Check an installed project: objects, agent, template, permissions, queue. Exit 0 when all hold."""
     from urllib.parse import urlsplit
 
+    from .kube import load_api_client
     from .models import ProjectOptions
-    from .source import load_api_client
     from .verify import as_table
     from .verify import verify as run_verify
 
@@ -370,27 +287,37 @@ def verify(
     checks = run_verify(api, project, options.namespace, release, clearml_api_host=clearml_api_host)
     click.echo(as_table(checks), nl=False)
     if any(c.ok is False for c in checks):
-        raise SystemExit(1)
+        raise Verdict(1)
+
+
+DIFF_FORMATS = ("text", "json")
 
 
 @cli.command()
 @click.option("--values", "values_file", required=True, metavar="FILE", help="Values rendered earlier.")
 @click.option("--project", metavar="P", help="Run:ai project [default: the one in FILE].")
 @click.option("--agent-image", metavar="IMAGE", help="The image passed to render, if it overrode the source's.")
+@report_options(DIFF_FORMATS, "text")
 @source_options
 def diff(
     values_file: str,
     project: str | None,
     agent_image: str | None,
+    fmt: str | None,
+    output: str | None,
     source: SourceSpec,
 ) -> None:
-    """What changed in the ClearML install since FILE was rendered (secrets redacted). Exit 1 on drift."""
-    import dataclasses
+    """What changed in the ClearML install since FILE was rendered (secrets redacted).
+
+    Exit 0: no drift; 1: drift; 2: trouble (the comparison could not be made), as diff(1) does.
+    """
+    import json
 
     from .api import load_values, render_plan
     from .diff import changes, options_from_values, redact, sensitive_values
     from .secret import values_as_rendered_before
 
+    fmt, output = report_destination(fmt, output, DIFF_FORMATS, "text")
     old = load_values(values_file)
     options, origin = options_from_values(old, values_file)
     if project and project != options.project:
@@ -400,66 +327,47 @@ def diff(
     namespace = None if source.clearml_namespace or source.from_file else origin.clearml_namespace or None
     plan = render_plan(source.open(namespace), options, source.agent or origin.agent or None)
     found = changes(old, values_as_rendered_before(plan, old))
-    if not found:
-        click.echo(f"no drift: {values_file} matches the ClearML install")
-        return
-    click.echo(f"drift: {len(found)} change(s) since {values_file} was rendered")
-    for line in redact([change.describe() for change in found], plan.install.sensitive | sensitive_values(old)):
-        click.echo(f"  {line}")
-    raise SystemExit(1)
-
-
-def _secret_destination(out: Output, credentials_out: str, output: str | None, per_project: bool) -> Output:
-    """Where the Secret manifests go: a directory (one <project>.secret.yaml each), or one file.
-
-    With --output-dir or several projects it is a directory; else it is one when it exists as one or
-    ends with a slash. Checked before anything is rendered, so that a bad path leaves nothing written."""
-    path = Path(credentials_out)
-    if per_project or credentials_out.endswith(os.sep) or path.is_dir():
-        if path.exists() and not path.is_dir():
-            raise UsageError(
-                f"--credentials-out {credentials_out} is a file; with --output-dir or several projects name a "
-                "directory (one <project>.secret.yaml each)"
-            )
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UsageError(f"--credentials-out {credentials_out}: {exc.strerror}") from None
-        return dataclasses.replace(out, secrets_dir=path)
-    if output and Path(output).resolve() == path.resolve():
-        raise UsageError("-o and --credentials-out name the same file: the values and their Secret go apart")
-    for opt, target in (("--credentials-out", path), ("-o", Path(output) if output else None)):
-        if target is not None and not target.resolve().parent.is_dir():
-            raise UsageError(f"{opt} {target}: directory {target.parent} does not exist")
-    return dataclasses.replace(out, secret_file=path)
+    described = redact([c.describe() for c in found], plan.install.sensitive | sensitive_values(old))
+    if fmt == "json":
+        entries = [{"path": c.path, "change": line} for c, line in zip(found, described, strict=True)]
+        report = {"values": values_file, "drift": bool(found), "changes": entries}
+        text = json.dumps(report, indent=2) + "\n"
+    elif found:
+        text = f"drift: {len(found)} change(s) since {values_file} was rendered\n"
+        text += "".join(f"  {line}\n" for line in described)
+    else:
+        text = f"no drift: {values_file} matches the ClearML install\n"
+    write_report(text, output, "-o")
+    if found:
+        raise Verdict(1)
 
 
 @cli.command()
 @click.argument("objects", nargs=-1, required=True, metavar="KIND/NAME...")
-@click.option("--namespace", "target", required=True, metavar="NS", help="Namespace to copy into (runai-P).")
-@click.option("-o", "--output", metavar="FILE", help="Write the manifest to FILE (atomically, mode 0600).")
+@click.option("-n", "--namespace", "target", required=True, metavar="NS", help="Namespace to copy into (runai-P).")
+@click.option(
+    "-o", "--output", metavar="FILE", help="Write the manifest to FILE (atomically, mode 0600); `-` is stdout."
+)
 @click.option("--show-secrets", is_flag=True, help="Print Secrets even when stdout is a terminal.")
 @source_options
 def copy(objects: tuple[str, ...], target: str, output: str | None, show_secrets: bool, source: SourceSpec) -> None:
     """Copy Secrets and ConfigMaps the agent needs (secret/NAME, configmap/NAME) into a Run:ai namespace.
 
     Prints a manifest of the objects, without what the API server and the old release own, in namespace
-    NS: pipe it to `kubectl apply -f -`.
+    NS: pipe it to `kubectl apply -f -`. ServiceAccount tokens and kube-root-ca.crt are never copied:
+    each namespace has its own.
     """
-    from .copy import copy_manifest
+    from .copying import copy_manifest
+    from .write import Target, transaction
 
-    text, has_secrets = copy_manifest(source.open(), list(objects), target)
-    if has_secrets and not output and sys.stdout.isatty() and not show_secrets:
-        raise UsageError(
-            "the manifest holds Secrets and stdout is a terminal: pipe it to `kubectl apply -f -`, "
-            "use -o FILE, or pass --show-secrets"
-        )
-    if output:
-        from .emit import write_atomic
-
-        write_atomic(Path(output), text)
-    else:
-        click.echo(text, nl=False)
+    text, has_secrets, notes = copy_manifest(source.open(), list(objects), target)
+    destination = Target(output or "-", "-o", secret=has_secrets)
+    with transaction(show_secrets) as tx:
+        tx.check(destination)
+        for note in notes:
+            click.echo(f"note: {note}", err=True)
+        tx.stage([(destination, text)])
+        tx.commit()
 
 
 @cli.command("chart-path")
@@ -474,28 +382,63 @@ def one_line(message: str) -> str:
     return " ".join(message.split())
 
 
+class Verdict(Exception):
+    """A command's own answer as its exit code (verify: 1 when a check fails; diff: 1 on drift)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+# commands whose exit 1 is an answer, so any trouble exits with its own code, as diff(1) does
+TROUBLE_EXIT = {"diff": 2}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: every GenError becomes one line on stderr and its exit code; never a traceback."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if not args:
+        with click.Context(cli, info_name="clearml-runai-gen") as ctx:
+            click.echo(ctx.get_help())
+        return 0
     try:
-        cli.main(args=argv, prog_name="clearml-runai-gen", standalone_mode=False)
+        return _run(args)
+    except Verdict as verdict:
+        return verdict.code
+    except _Trouble as trouble:
+        command = next((a for a in args if not a.startswith("-")), "")
+        return TROUBLE_EXIT.get(command, trouble.code)
+
+
+class _Trouble(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _run(args: list[str]) -> int:
+    try:
+        cli.main(args=args, prog_name="clearml-runai-gen", standalone_mode=False)
+    except Verdict:
+        raise
     except GenError as exc:
         click.echo(f"error: {one_line(str(exc))}", err=True)
-        return exc.exit_code
+        raise _Trouble(exc.exit_code) from None
     except click.exceptions.Abort:
         click.echo("error: aborted", err=True)
-        return 130
+        raise _Trouble(130) from None
     except click.ClickException as exc:
         click.echo(f"error: {exc.format_message()}", err=True)
-        return exc.exit_code
+        raise _Trouble(exc.exit_code) from None
     except click.exceptions.Exit as exc:
         return int(exc.exit_code or 0)
-    except SystemExit as exc:  # a command's own verdict (verify, diff): 1 means "does not hold"
+    except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 1
     except KeyboardInterrupt:
         click.echo("error: interrupted", err=True)
-        return 130
+        raise _Trouble(130) from None
     except BrokenPipeError:
-        return 1
+        raise _Trouble(1) from None
     except Exception as exc:  # a bug of ours: still one line, the traceback only on request
         if os.environ.get("CLEARML_RUNAI_DEBUG"):
             raise
@@ -504,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
             "rerun with CLEARML_RUNAI_DEBUG=1 and report it",
             err=True,
         )
-        return 1
+        raise _Trouble(1) from None
     return 0
 
 

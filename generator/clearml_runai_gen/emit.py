@@ -1,17 +1,13 @@
-"""Values as commented, deterministic YAML (ruamel.yaml), and atomic file writes."""
+"""Values as commented, deterministic YAML (ruamel.yaml); writing them is write.py's."""
 
 from __future__ import annotations
 
 import io
-import os
 import re
-import tempfile
 import textwrap
-from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import InputError
 from .models import DeliveryOptions, Plan
 
 # comments on the sections and keys a reader looks for first; the chart's values.yaml documents every key
@@ -180,24 +176,3 @@ def render_gitops(plan: Plan, delivery: DeliveryOptions) -> str:
     docs = [_to_commented(obj, comments={}) for obj in objects]
     docs[0].yaml_set_start_comment("\n".join(_wrap(prose)))
     return _dump(docs)
-
-
-def write_atomic(path: Path, text: str, mode: int = 0o600) -> None:
-    """Write `text` to `path` all at once: a reader sees the old file or the new one, never half of it."""
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise InputError(f"cannot write {path}: directory {directory} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror}") from None
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

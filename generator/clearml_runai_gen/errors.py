@@ -27,5 +27,11 @@ class ClusterError(GenError):
     """The cluster could not be reached, or refused a request."""
 
 
+class WriteError(GenError):
+    """An output that cannot be written (a directory, a socket, an unwritable place): nothing was written."""
+
+    exit_code = 2
+
+
 class LimitError(InputError):
     """Input past a limit of the tool (size, nesting, values, alias expansion): refused whole, never in part."""

@@ -84,12 +84,15 @@ class HostRewriter:
     def no_proxy(self, value: str) -> str:
         """NO_PROXY keeps matching what was rewritten: the full name follows each bare Service name."""
         entries = [e.strip() for e in value.split(",")]
+        present = set(entries)  # a set: a list here made a long NO_PROXY quadratic
         names = self.services if self.services is not None else frozenset(self.rewritten)
         out: list[str] = []
         for entry in entries:
             out.append(entry)
-            if entry in names and is_bare_name(entry) and self.full(entry) not in entries:
-                out.append(self.full(entry))
+            if entry in names and is_bare_name(entry):
+                full = self.full(entry)
+                if full not in present:
+                    out.append(full)
         return ",".join(out)
 
     def env(self, env: list[Obj]) -> list[Obj]:

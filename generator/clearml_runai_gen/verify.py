@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ClusterError, GenError
+from .kube import api_request, list_objects
 from .models import RELEASE_PREFIX
 from .neat import as_list
-from .source import api_request, list_objects
 
 POD_VERBS = ("get", "list", "watch", "create", "patch", "delete")
 

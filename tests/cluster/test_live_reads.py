@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from clearml_runai_gen import source
-from clearml_runai_gen.source import LiveSource, load_api_client
+from clearml_runai_gen import kube as kube_client
+from clearml_runai_gen.kube import load_api_client
+from clearml_runai_gen.source import LiveSource
 
 from tests.corpus.cases import find
 from tests.corpus.install import install, unpack
@@ -45,14 +46,14 @@ def test_lists_are_read_in_pages(kube: Kube, upgraded: tuple[str, str], monkeypa
     kube.apply([{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"extra-{i}"}} for i in range(5)], ns)
     everything = {c["metadata"]["name"] for c in kube.get("configmaps", ns)["items"]}
     calls: list[dict[str, str]] = []
-    real = source.api_request
+    real = kube_client.api_request
 
     def counting(api, method, path, *, what, query=None, body=None):  # type: ignore[no-untyped-def]
         calls.append(dict(query or {}))
         return real(api, method, path, what=what, query=query, body=body)
 
-    monkeypatch.setattr(source, "PAGE", 2)
-    monkeypatch.setattr(source, "api_request", counting)
+    monkeypatch.setattr(kube_client, "PAGE", 2)
+    monkeypatch.setattr(kube_client, "api_request", counting)
     read = LiveSource(load_api_client(kube.kubeconfig), ns).objects("ConfigMap")
     assert {c["metadata"]["name"] for c in read} == everything and all(c["kind"] == "ConfigMap" for c in read)
     assert len(calls) == -(-len(everything) // 2)  # ceil: one call per page of two

@@ -58,7 +58,7 @@ def test_diff_rejects_a_file_that_is_no_values_file(tmp_path: Path) -> None:
     bad = tmp_path / "x.yaml"
     bad.write_text("- a list\n")
     code, stdout, stderr = run(["diff", "--values", str(bad), "--from-file", str(bad)])
-    assert code == 1 and stdout == "" and "not a values file" in stderr
+    assert code == 2 and stdout == "" and "not a values file" in stderr  # trouble, not drift
 
 
 def test_chart_path_points_at_the_chart() -> None:

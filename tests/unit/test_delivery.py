@@ -261,6 +261,11 @@ def test_diff_reports_rotated_credentials_of_the_secret_mode_without_printing_th
         assert len([line for line in drift[1].splitlines() if line.startswith("  ")]) == 1
 
 
+def _agent_of(dump_path: Path) -> str:
+    docs = [i for d in load(dump_path) for i in d.get("items", [d])]
+    return str(next(d["metadata"]["name"] for d in docs if d["kind"] == "Deployment"))
+
+
 def test_diff_of_a_users_own_secret_compares_names_not_content(source: Path, tmp_path: Path) -> None:
     values = tmp_path / "values.yaml"
     values.write_text(
@@ -268,9 +273,10 @@ def test_diff_of_a_users_own_secret_compares_names_not_content(source: Path, tmp
         "clearml:\n  apiHost: http://clearml-apiserver.clearml.svc.cluster.local:8008\n"
         "  existingSecret: mine\n  existingSecretKeys: {accessKey: ak, secretKey: sk}\n"
         "agent: {queues: [runai-p]}\n"
+        f"origin: {{agent: {_agent_of(source)}}}\n"
     )
-    code, stdout, _ = run(["diff", "--values", str(values), "--from-file", str(source)])
-    assert code == 1
+    code, stdout, stderr = run(["diff", "--values", str(values), "--from-file", str(source)])
+    assert code == 1 and stdout.startswith("drift:"), stderr  # drift; an error would exit 2
     assert "existingSecret" not in stdout and "accessKey" not in stdout and "secretKey" not in stdout
     assert SECRET not in stdout
 

@@ -136,7 +136,7 @@ def assert_refused(tmp_path: Path, args: list[str], stdin: bytes | None, needle:
     out = tmp_path / "out.yaml"
     out.write_text("previous\n")
     code, stdout, stderr = run_cli(args, stdin)
-    assert code == 1, (code, stderr[-300:])
+    assert code == (2 if args[0] == "diff" else 1), (code, stderr[-300:])  # diff: 1 is drift, 2 trouble
     assert stdout == ""
     assert len(stderr.splitlines()) == 1 and stderr.startswith("error: ") and "Traceback" not in stderr, stderr[-500:]
     assert needle in stderr, stderr

@@ -180,7 +180,7 @@ def test_the_c_composer_is_kept_from_deep_or_large_texts() -> None:
 @pytest.mark.parametrize("raw", ["abc", "0", "-5", "1e9"])
 def test_a_bad_request_timeout_is_a_usage_error(raw: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from clearml_runai_gen.errors import UsageError
-    from clearml_runai_gen.source import TIMEOUT_ENV, request_timeouts
+    from clearml_runai_gen.kube import TIMEOUT_ENV, request_timeouts
 
     monkeypatch.setenv(TIMEOUT_ENV, raw)
     with pytest.raises(UsageError, match=TIMEOUT_ENV):

@@ -40,11 +40,12 @@ def run_section(ctx: Context) -> None:
     dump_json, dump_yaml = (main.json, main.yaml) if main else (ctx.fixture.dump_json, ctx.fixture.dump_yaml)
     from clearml_runai_gen.cli import main as cli_main
     from clearml_runai_gen.detect import read_install
-    from clearml_runai_gen.emit import render_values, write_atomic
+    from clearml_runai_gen.emit import render_values
     from clearml_runai_gen.models import ProjectOptions
     from clearml_runai_gen.parse import load_stream
     from clearml_runai_gen.plan import make_plan
     from clearml_runai_gen.source import FileSource
+    from clearml_runai_gen.write import write_atomic
 
     work = ctx.work / "profile"
     work.mkdir(exist_ok=True)

@@ -3,7 +3,8 @@
 What `render` warns about (a pull secret, a CA bundle, git credentials) lives in the ClearML namespace;
 pods of the Run:ai namespace can only use objects of their own namespace. The copy keeps the data and
 the user's labels and annotations, and drops what the API server and the old helm release own, so that
-`kubectl apply` creates it afresh (and a later `helm uninstall` of the source leaves it alone).
+`kubectl apply` creates it afresh (and a later `helm uninstall` of the source leaves it alone). What
+Kubernetes gives every namespace itself (ServiceAccount tokens, `kube-root-ca.crt`) is never copied.
 """
 
 from __future__ import annotations
@@ -32,18 +33,40 @@ def _parse(ref: str) -> tuple[str, str]:
     return KINDS[kind.lower()], name
 
 
-def copy_objects(source: Source, refs: list[str], namespace: str) -> list[Obj]:
+# what every namespace gets from Kubernetes itself: a copy would be stale, or a credential of another namespace
+SKIPPED = {
+    ("ConfigMap", "kube-root-ca.crt"): "every namespace has its own, which Kubernetes keeps current",
+}
+SERVICE_ACCOUNT_TOKEN = "kubernetes.io/service-account-token"
+
+
+def _skip_reason(kind: str, obj: Obj) -> str:
+    name = str((obj.get("metadata") or {}).get("name"))
+    if kind == "Secret" and obj.get("type") == SERVICE_ACCOUNT_TOKEN:
+        return (
+            "it is a ServiceAccount token: a credential of the ClearML namespace, which Kubernetes issues to "
+            "each namespace's own ServiceAccounts"
+        )
+    return SKIPPED.get((kind, name), "")
+
+
+def copy_objects(source: Source, refs: list[str], namespace: str) -> tuple[list[Obj], list[str]]:
+    """The copies, each object once in the order first named, and a note for each one left out (and why)."""
     if not DNS_LABEL.match(namespace) or len(namespace) > 63:
         raise UsageError(f"--namespace {namespace!r} is not a valid namespace name")
-    out = []
-    for ref in refs:
-        kind, name = _parse(ref)
+    out: list[Obj] = []
+    notes: list[str] = []
+    for kind, name in dict.fromkeys(_parse(ref) for ref in refs):
         found = [o for o in source.objects(kind) if (o.get("metadata") or {}).get("name") == name]
         if not found:
             raise InstallError(
                 f"{kind} {source.namespace}/{name} does not exist in {source.describe()}: nothing to copy"
             )
         obj = found[0]
+        why = _skip_reason(kind, obj)
+        if why:
+            notes.append(f"{kind.lower()}/{name} is not copied: {why}")
+            continue
         meta = neat_metadata(obj.get("metadata"))
         meta["namespace"] = namespace
         copied: Obj = {"apiVersion": "v1", "kind": kind, "metadata": meta}
@@ -51,12 +74,13 @@ def copy_objects(source: Source, refs: list[str], namespace: str) -> list[Obj]:
             if obj.get(key) not in (None, {}):
                 copied[key] = obj[key]
         out.append(copied)
-    return out
+    if not out:
+        raise UsageError("nothing left to copy: " + "; ".join(notes))
+    return out, notes
 
 
-def copy_manifest(source: Source, refs: list[str], namespace: str) -> tuple[str, bool]:
-    """The manifest (a v1 List), and whether it holds Secrets."""
-    objects = copy_objects(source, refs, namespace)
-    return dump_yaml({"apiVersion": "v1", "kind": "List", "items": objects}), any(
-        o["kind"] == "Secret" for o in objects
-    )
+def copy_manifest(source: Source, refs: list[str], namespace: str) -> tuple[str, bool, list[str]]:
+    """The manifest (a v1 List), whether it holds Secrets, and what was left out and why."""
+    objects, notes = copy_objects(source, refs, namespace)
+    manifest = dump_yaml({"apiVersion": "v1", "kind": "List", "items": objects})
+    return manifest, any(o["kind"] == "Secret" for o in objects), notes
