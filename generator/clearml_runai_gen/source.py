@@ -126,7 +126,7 @@ def read_text(path: str, what: str, limit: int, hint: str, stdin: Any = None) ->
         import sys
 
         stream = stdin if stdin is not None else sys.stdin
-        closed = f"standard input is closed, so {what} has nothing to read; pipe the file in or pass its path"
+        closed = "standard input is closed: pipe the file in, or name it instead of `-`"
         if stream is None:  # started with file descriptor 0 closed
             raise InputError(closed)
         raw = getattr(stream, "buffer", stream)
@@ -139,7 +139,7 @@ def read_text(path: str, what: str, limit: int, hint: str, stdin: Any = None) ->
         if len(data) > limit:
             raise LimitError(too_big)
         if not data.strip():
-            raise InputError(f"standard input is empty, so {what} has nothing to read; {hint}")
+            raise InputError(f"standard input is empty; {hint}")
     else:
         try:
             with open(path, "rb") as fh:

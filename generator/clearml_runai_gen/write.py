@@ -6,7 +6,7 @@ checked before anything is rendered (`Transaction.check`), staged into a tempora
 replaced by a rename (a reader sees the old file or the new one; the new one is mode 0600), and a
 character device or a FIFO is written through, as `tee` does (never replaced, never chmod'ed). A
 directory, a socket or a block device is refused; a symbolic link is followed and the file it names is
-replaced, so the link stays a link. `-` is standard output. Credentials never go to a terminal, whether
+replaced (or made), so the link stays a link. `-` is standard output. Credentials never go to a terminal, whether
 it is standard output or a device named on the command line, unless the user asked (`--show-secrets`).
 """
 
@@ -88,9 +88,12 @@ def _is_terminal_device(path: str) -> bool:
 
 
 def _check_new(target: Target, path: Path, planned_dirs: set[Path]) -> None:
-    parent = path.parent
-    if parent in planned_dirs:
+    absolute = Path(os.path.abspath(path))
+    if absolute in planned_dirs:
+        raise _refuse(target, "it is a directory this command creates; name a file")
+    if absolute.parent in planned_dirs:
         return
+    parent = path.parent
     try:
         parent_mode = os.stat(parent).st_mode
     except FileNotFoundError:
@@ -134,7 +137,7 @@ class Transaction:
         if not os.access(probe, os.W_OK | os.X_OK):
             raise WriteError(f"cannot write into {what} {path}: {probe} is not writable")
         if probe != directory:
-            self._planned_dirs.add(directory)
+            self._planned_dirs.add(Path(os.path.abspath(directory)))
             self._dirs.append(directory)
         return directory
 
@@ -158,10 +161,9 @@ class Transaction:
         try:
             mode = os.stat(path).st_mode  # through a symbolic link: what it names is what is written
         except FileNotFoundError:
-            if path.is_symlink():
-                raise _refuse(target, "it is a symbolic link to nothing; name a file") from None
-            _check_new(target, path, self._planned_dirs)
-            return str(path.absolute())
+            real = path.resolve() if path.is_symlink() else path  # a link to nothing yet: the file it names
+            _check_new(target, real, self._planned_dirs)
+            return str(real.absolute())
         except OSError as exc:
             raise _refuse(target, exc.strerror or "cannot reach it") from None
         refused = _kind(mode)
