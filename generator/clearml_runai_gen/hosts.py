@@ -26,6 +26,8 @@ _HOST_PORT = re.compile(r"^(?P<host>[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)(?P<p
 def is_bare_name(host: str) -> bool:
     if not host or "." in host or host.lower() == "localhost":
         return False
+    if ":" not in host:  # without dots and colons no IP address: skip the costly parse (long NO_PROXY lists)
+        return True
     try:
         ipaddress.ip_address(host)
     except ValueError:
