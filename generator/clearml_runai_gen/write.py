@@ -120,11 +120,12 @@ class Transaction:
     def directory(self, path: str, what: str, hint: str = "name a directory") -> Path:
         """A directory the command writes into: checked now, created only when the files are committed."""
         directory = Path(path)
-        probe = directory
+        probe, missing = directory, []
         while True:
             try:
                 mode = os.stat(probe).st_mode
             except FileNotFoundError:
+                missing.append(probe)
                 probe = probe.parent
                 continue
             except OSError as exc:
@@ -136,9 +137,9 @@ class Transaction:
             raise WriteError(f"cannot write into {what} {path}: {probe} is not a directory; {hint}")
         if not os.access(probe, os.W_OK | os.X_OK):
             raise WriteError(f"cannot write into {what} {path}: {probe} is not writable")
-        if probe != directory:
+        if missing:
             self._planned_dirs.add(Path(os.path.abspath(directory)))
-            self._dirs.append(directory)
+            self._dirs += reversed(missing)  # outermost first; removed innermost first when nothing is written
         return directory
 
     def check(self, target: Target) -> None:

@@ -173,7 +173,7 @@ PROJECTS = ("p1", "p2", "p3", "p4")
 
 
 def test_one_blocked_target_writes_nothing_of_any_project(src: Path, tmp_path: Path) -> None:
-    out, secrets = tmp_path / "out", tmp_path / "secrets"
+    out, secrets = tmp_path / "out", tmp_path / "new" / "secrets"
     (out / "p3.values.yaml").mkdir(parents=True)
     (out / "p1.values.yaml").write_text("kept\n")
     before = tree(tmp_path)
@@ -199,11 +199,10 @@ def test_a_write_that_fails_part_way_leaves_nothing_behind(
 
     monkeypatch.setattr(write.tempfile, "mkstemp", failing)
     monkeypatch.setattr(write, "STAGE_THREADS", 1)  # the other files are staged before the failure is seen
-    out = tmp_path / "out"
-    out.mkdir()
+    out = tmp_path / "new" / "out"
     code, stdout, stderr = render(src, "--output-dir", str(out), "--credentials-out", str(out), projects=PROJECTS)
     assert_one_line_refusal(code, stdout, stderr, "No space left on device", "p3.")
-    assert list(out.iterdir()) == []
+    assert list(tmp_path.iterdir()) == [tmp_path / "clearml.yaml"]  # not even the directories it made
 
 
 def test_dash_is_standard_output(src: Path, tmp_path: Path) -> None:
