@@ -16,6 +16,7 @@ import click
 from . import __version__
 from .errors import GenError, UsageError
 from .models import DEFAULT_CHART_REPO, FORMATS
+from .redact import redact_text
 
 if TYPE_CHECKING:
     from .api import Output
@@ -87,7 +88,7 @@ def source_options(fn: F) -> F:
 
 
 def warn(message: str) -> None:
-    click.echo(f"warning: {message}", err=True)
+    click.echo(f"warning: {redact_text(message)}", err=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -292,7 +293,7 @@ def render(
     with click.progressbar(length=len(options), label="rendering values", file=sys.stderr, hidden=hide) as bar:
         results = render_many(install_source, options, agent=source.agent, progress=bar.update, output=out)
     for note in dict.fromkeys(n for r in results for n in r.notes):
-        click.echo(f"note: {note}", err=True)
+        click.echo(f"note: {redact_text(note)}", err=True)
     for message in dict.fromkeys(w for r in results for w in r.warnings):
         warn(message)
     seal = "seal or encrypt before it goes into git, and apply it before the release"
@@ -471,7 +472,8 @@ def chart_path() -> None:
 
 
 def one_line(message: str) -> str:
-    return " ".join(message.split())
+    """One line, with nothing in it that is shaped like a secret (an error may quote what it read)."""
+    return redact_text(" ".join(message.split()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -485,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("error: aborted", err=True)
         return 130
     except click.ClickException as exc:
-        click.echo(f"error: {exc.format_message()}", err=True)
+        click.echo(f"error: {one_line(exc.format_message())}", err=True)
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return int(exc.exit_code or 0)

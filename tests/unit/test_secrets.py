@@ -1,0 +1,338 @@
+"""Secrets, known by name or by shape, reach no printed text and no secret-free file: the CLI on dumps."""
+
+from __future__ import annotations
+
+import base64
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clearml_runai_gen.diff import Change
+from clearml_runai_gen.redact import has_secret_shape, is_secret_name, redact_data, redact_text
+from clearml_runai_gen.verify import Check, as_table
+from ruamel.yaml import YAML
+
+from tests.conftest import gen
+from tests.fixtures.installs import as_served, dump, flavour_b
+
+Obj = dict[str, Any]
+PEM_BODY = "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ"
+PEM = f"-----BEGIN OPENSSH PRIVATE KEY-----\n{PEM_BODY}\n-----END OPENSSH PRIVATE KEY-----\n"
+GH = "ghp_" + "k3Y9" * 9
+
+
+def install(
+    agent_env: list[Obj] = (),  # type: ignore[assignment]
+    task: Obj | None = None,
+    files: dict[str, str] | None = None,
+    pod_annotations: dict[str, str] | None = None,
+    api_host: str | None = None,
+) -> list[Obj]:
+    """A clearml-agent chart install, with what the test puts where a user's install may hold a secret."""
+    objs = flavour_b(base_pod_template=copy.deepcopy(task or {}))
+    deploy = next(o for o in objs if o["kind"] == "Deployment")
+    pod = deploy["spec"]["template"]
+    container = pod["spec"]["containers"][0]
+    container["env"] += list(agent_env)
+    if api_host:
+        container["env"] = [
+            {**e, "value": api_host} if e["name"] == "CLEARML_API_HOST" else e for e in container["env"]
+        ]
+    if pod_annotations:
+        pod["metadata"]["annotations"].update(pod_annotations)
+    if files:
+        pod["spec"].setdefault("volumes", []).append({"name": "filemounts", "secret": {"secretName": "agent-afm"}})
+        for name in files:
+            container["volumeMounts"].append({"name": "filemounts", "mountPath": f"/etc/x/{name}", "subPath": name})
+        data = {k: base64.b64encode(v.encode()).decode() for k, v in files.items()}
+        objs.append({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "agent-afm"}, "data": data})
+    return as_served(objs, "clearml", "agent")
+
+
+def write(tmp_path: Path, objs: list[Obj], name: str = "clearml.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(dump(objs))
+    return path
+
+
+def load(path: Path) -> list[Any]:
+    return [d for d in YAML(typ="safe").load_all(path.read_text()) if d is not None]
+
+
+def files_in(directory: Path) -> dict[str, str]:
+    return {p.name: p.read_text() for p in sorted(directory.iterdir()) if p.is_file()}
+
+
+# where a user's install holds a secret that can live in the Secret manifest: (install, secret, Secret key)
+MOVABLE = {
+    "agent env by name (PAT)": ({"agent_env": [{"name": "GITLAB_PAT", "value": "glpv-7781"}]}, "glpv-7781"),
+    "agent env by name (PWD)": ({"agent_env": [{"name": "S3_PWD", "value": "s3pwd-5521"}]}, "s3pwd-5521"),
+    "agent env by name (AUTH)": ({"agent_env": [{"name": "REGISTRY_AUTH", "value": "dXNlcjpwdzQ0"}]}, "dXNlcjpwdzQ0"),
+    "agent env URL userinfo": (
+        {"agent_env": [{"name": "HTTPS_PROXY", "value": "http://ops:Pr0xyRot8@proxy.corp:3128"}]},
+        "Pr0xyRot8",
+    ),
+    "agent env PEM": (
+        {"agent_env": [{"name": "SSH_IDENTITY", "value": PEM}]},
+        "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ",
+    ),
+    "agent env token shape": ({"agent_env": [{"name": "GIT_REMOTE", "value": f"x-{GH}"}]}, GH),
+    "task env by name": ({"task": {"env": [{"name": "WANDB_API_KEY", "value": "wandb-9917"}]}}, "wandb-9917"),
+    "task env database URL": (
+        {"task": {"env": [{"name": "DATABASE_URL", "value": "postgres://app:DbPw0042@db.corp/x"}]}},
+        "DbPw0042",
+    ),
+    "init container env": (
+        {
+            "task": {
+                "initContainers": [
+                    {"name": "wait", "image": "busybox:1", "env": [{"name": "DB_PASSWD", "value": "dbpw-3"}]}
+                ]
+            }
+        },
+        "dbpw-3",
+    ),
+    "fileMounts": ({"files": {"id_rsa": "FILE-CONTENT-66"}}, "FILE-CONTENT-66"),
+}
+
+
+@pytest.mark.parametrize("fmt", ["values", "argocd", "flux"])
+@pytest.mark.parametrize("case", MOVABLE)
+def test_secret_free_output_moves_every_recognised_secret_into_the_secret_manifest(
+    case: str, fmt: str, tmp_path: Path
+) -> None:
+    kwargs, secret = MOVABLE[case]
+    source = write(tmp_path, install(**kwargs))
+    out, creds = tmp_path / "out", tmp_path / "creds"
+    code, stdout, stderr = gen(
+        ["render", "--project", "p", "--from-file", str(source), "--format", fmt]
+        + ["--output-dir", str(out), "--credentials-out", str(creds)]
+    )
+    assert code == 0, stderr
+    assert secret not in stdout + stderr
+    (text,) = files_in(out).values()
+    assert secret not in text, f"{case}: the {fmt} file holds the secret"
+    assert "secretKeyRef" in text or "fileMountsSecret: clearml-runai-p-credentials" in text
+    (manifest,) = load(creds / "p.secret.yaml")
+    assert any(secret in v for v in manifest["stringData"].values())
+
+
+def test_secret_free_values_print_no_secret_to_stdout(tmp_path: Path) -> None:
+    kwargs, secret = MOVABLE["agent env URL userinfo"]
+    source = write(tmp_path, install(**kwargs))
+    code, stdout, stderr = gen(
+        ["render", "--project", "p", "--from-file", str(source), "--credentials-out", str(tmp_path / "s.yaml")]
+    )
+    assert code == 0 and "secretKeyRef" in stdout, stderr
+    assert secret not in stdout + stderr
+
+
+def test_secret_free_values_install_with_the_env_and_files_from_the_secret(tmp_path: Path) -> None:
+    """The references the values get are the ones the chart reads: the files from the credentials Secret."""
+    source = write(tmp_path, install(files={"id_rsa": "FILE-CONTENT-66"}, **MOVABLE["task env by name"][0]))
+    values = tmp_path / "v.yaml"
+    code, _, stderr = gen(
+        ["render", "--project", "p", "--from-file", str(source), "-o", str(values)]
+        + ["--credentials-out", str(tmp_path / "s.yaml")]
+    )
+    assert code == 0, stderr
+    (data,) = load(values)
+    assert data["agent"]["fileMounts"] == [{"name": "id_rsa", "folderPath": "/etc/x", "key": "file.id_rsa"}]
+    assert data["agent"]["fileMountsSecret"] == "clearml-runai-p-credentials"
+    (var,) = [e for e in data["taskPod"]["env"] if e["name"] == "WANDB_API_KEY"]
+    assert var == {
+        "name": "WANDB_API_KEY",
+        "valueFrom": {"secretKeyRef": {"name": "clearml-runai-p-credentials", "key": "task-env.WANDB_API_KEY"}},
+    }
+
+
+# secrets no Secret can stand for in the values: the command refuses, naming the place
+REFUSED = {
+    "init container --password= arg": (
+        {"task": {"initContainers": [{"name": "migrate", "image": "busybox:1", "args": ["--password=InitPw-771"]}]}},
+        "InitPw-771",
+        "taskPod.initContainers[migrate].args",
+    ),
+    "init container --token VALUE args": (
+        {"task": {"initContainers": [{"name": "fetch", "image": "busybox:1", "args": ["--token", "tk-88123"]}]}},
+        "tk-88123",
+        "taskPod.initContainers[fetch].args",
+    ),
+    "agent pod annotation by name": (
+        {"pod_annotations": {"example.com/api-token": "AnnTok-4432-x"}},
+        "AnnTok-4432-x",
+        "agent.podAnnotations example.com/api-token",
+    ),
+    "task pod annotation URL userinfo": (
+        {"task": {"annotations": {"backup.example.com/target": "s3://k:AnnPw-1234@minio/b"}}},
+        "AnnPw-1234",
+        "taskPod.annotations backup.example.com/target",
+    ),
+    "ClearML host with userinfo": (
+        {"api_host": "http://agent:HostPw-9@clearml-apiserver:8008"},
+        "HostPw-9",
+        "clearml.apiHost",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", REFUSED)
+def test_secret_free_output_refuses_a_secret_it_cannot_reference_naming_its_place(case: str, tmp_path: Path) -> None:
+    kwargs, secret, place = REFUSED[case]
+    source = write(tmp_path, install(**kwargs))
+    out = tmp_path / "out"
+    code, stdout, stderr = gen(
+        ["render", "--project", "p", "--from-file", str(source), "--output-dir", str(out)]
+        + ["--credentials-out", str(out)]
+    )
+    assert code != 0
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and place in errors[0], stderr
+    assert "Traceback" not in stderr and secret not in stdout + stderr
+    assert files_in(out) == {}, "nothing is written"
+
+
+def test_a_vault_annotation_naming_a_path_is_no_secret(tmp_path: Path) -> None:
+    source = write(
+        tmp_path, install(pod_annotations={"vault.hashicorp.com/agent-inject-secret-db": "database/creds/app"})
+    )
+    code, stdout, stderr = gen(
+        ["render", "--project", "p", "--from-file", str(source), "--credentials-out", str(tmp_path / "s.yaml")]
+    )
+    assert code == 0, stderr
+    assert "database/creds/app" in stdout
+
+
+# --------------------------------------------------------------------------- diff
+
+
+ROTATED = {
+    "proxy URL password": (
+        lambda pw: {"agent_env": [{"name": "HTTPS_PROXY", "value": f"https://ops:{pw}@proxy.corp:3128"}]}
+    ),
+    "PEM key": (lambda pw: {"agent_env": [{"name": "SSH_IDENTITY", "value": PEM.replace("b3Bl", pw)}]}),
+    "*_PAT": (lambda pw: {"agent_env": [{"name": "GITHUB_PAT", "value": pw}]}),
+    "*PWD": (lambda pw: {"task": {"env": [{"name": "MINIO_PWD", "value": pw}]}}),
+    "--password= arg": (
+        lambda pw: {
+            "task": {"initContainers": [{"name": "wait", "image": "busybox:1", "args": [f"--password={pw}", "-v"]}]}
+        }
+    ),
+    "annotation": (lambda pw: {"task": {"annotations": {"example.com/auth-token": pw}}}),
+    "a secret repeated where its name does not say so": (
+        lambda pw: {
+            "agent_env": [
+                {"name": "SERVICE_TOKEN", "value": pw},
+                {"name": "EXTRA_HEADER", "value": f"X-Trace {pw}"},
+            ]
+        }
+    ),
+    "database URL in a label-free env": (
+        lambda pw: {"task": {"env": [{"name": "DB", "value": f"mysql://root:{pw}@db:3306/x"}]}}
+    ),
+}
+
+
+@pytest.mark.parametrize("case", ROTATED)
+def test_diff_never_prints_a_rotated_secret(case: str, tmp_path: Path) -> None:
+    """Old -> new of a secret known only by its shape or its name: drift is reported, neither value shown."""
+    old_pw, new_pw = "OldSecret0x71a", "NewSecret0x82b"
+    before = write(tmp_path, install(**ROTATED[case](old_pw)), "before.yaml")
+    after = write(tmp_path, install(**ROTATED[case](new_pw)), "after.yaml")
+    values = tmp_path / "v.yaml"
+    code, _, stderr = gen(["render", "--project", "p", "--from-file", str(before), "-o", str(values)])
+    assert code == 0, stderr
+    code, stdout, stderr = gen(["diff", "--values", str(values), "--from-file", str(after)])
+    assert code == 1 and "drift" in stdout, (stdout, stderr)
+    for pw in (old_pw, new_pw):
+        assert pw not in stdout + stderr, f"{case}: diff printed {pw}"
+        assert pw[3:] not in stdout + stderr
+
+
+def test_diff_still_shows_what_is_no_secret() -> None:
+    line = Change("taskPod.env[PROXY].value", "http://proxy-a:3128", "http://proxy-b:3128").describe()
+    assert line == "taskPod.env[PROXY].value: 'http://proxy-a:3128' -> 'http://proxy-b:3128'"
+
+
+def test_diff_says_so_when_only_the_secret_part_changed() -> None:
+    line = Change("taskPod.env[PROXY].value", "http://u:aa11bb@proxy:3128", "http://u:cc22dd@proxy:3128").describe()
+    assert "changed (value redacted" in line and "aa11bb" not in line and "cc22dd" not in line
+
+
+# --------------------------------------------------------------------------- errors, warnings, discover, verify
+
+
+def test_a_duplicate_key_in_a_values_file_or_a_dump_is_named_without_its_values(tmp_path: Path) -> None:
+    path = tmp_path / "dup.yaml"
+    path.write_text("runai:\n  project: p\npassword: Dup-Old-31\npassword: Dup-New-42\n")
+    for args in (["diff", "--values", str(path)], ["render", "--project", "p", "--from-file", str(path)]):
+        code, stdout, stderr = gen(args)
+        assert code != 0 and 'duplicate key "password"' in stderr, stderr
+        assert "Dup-Old-31" not in stdout + stderr and "Dup-New-42" not in stdout + stderr
+
+
+def test_an_error_quoting_what_the_user_typed_shows_no_password(tmp_path: Path) -> None:
+    code, _, stderr = gen(["verify", "--project", "p", "--clearml-api-host", "ftp://admin:Typed-Pw-8@clearml:8008"])
+    assert code == 2 and stderr.startswith("error: --clearml-api-host"), stderr
+    assert "Typed-Pw-8" not in stderr
+
+
+def test_warnings_print_hosts_without_userinfo(tmp_path: Path) -> None:
+    objs = install(api_host="http://agentuser:WarnPw-5@nosuch-apiserver:8008")
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "clearml-apiserver", "namespace": "clearml"}}
+    source = write(tmp_path, [*objs, service])
+    code, _, stderr = gen(["render", "--project", "p", "--from-file", str(source), "-o", str(tmp_path / "v.yaml")])
+    assert code == 0, stderr
+    assert "nosuch-apiserver" in stderr, "the warning about the host that resolves nowhere"
+    assert "WarnPw-5" not in stderr and "agentuser" not in stderr
+
+
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_discover_shows_no_secret_by_shape(fmt: str, tmp_path: Path) -> None:
+    source = write(tmp_path, install(api_host="http://agentuser:DiscPw-7@clearml-apiserver:8008"))
+    code, stdout, stderr = gen(["discover", "--from-file", str(source), "-o", fmt])
+    assert code == 0, stderr
+    assert "clearml-apiserver" in stdout and "DiscPw-7" not in stdout + stderr
+
+
+def test_verify_details_show_no_secret_by_shape() -> None:
+    table = as_table([Check("agent env", False, f"HTTPS_PROXY is http://u:VerPw-1@proxy, token {GH}")])
+    assert "VerPw-1" not in table and GH not in table and "proxy" in table
+
+
+# --------------------------------------------------------------------------- the rules themselves
+
+
+@pytest.mark.parametrize(
+    "name", ["GITHUB_PAT", "DB_PASSWD", "PGPASSWORD", "MY_PWD", "X_AUTH", "HF_TOKEN", "aws_secret_access_key", "apiKey"]
+)
+def test_secret_names(name: str) -> None:
+    assert is_secret_name(name)
+
+
+@pytest.mark.parametrize("name", ["PATH", "PYTHONPATH", "CLEARML_API_HOST", "HTTPS_PROXY", "K8S_GLUE_EXTRA_ARGS"])
+def test_names_that_are_no_secret(name: str) -> None:
+    assert not is_secret_name(name)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "http://clearml-apiserver.clearml.svc.cluster.local:8008",
+        "ssh://git@github.com/org/repo.git",
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
+        "clearml.existingSecretChecksum: changed (value redacted; credentials rotated?)",
+        "agent.extraEnv[MY_TOKEN].value: added (value redacted)",
+    ],
+)
+def test_text_that_is_no_secret_is_printed_as_it_is(text: str) -> None:
+    assert not has_secret_shape(text) and redact_text(text) == text
+
+
+def test_redact_data_blots_out_env_values_by_name_and_args_after_secret_flags() -> None:
+    data = {"env": [{"name": "A_TOKEN", "value": "plain"}], "args": ["--password", "hunter22", "--v"]}
+    assert redact_data(data) == {
+        "env": [{"name": "A_TOKEN", "value": "<redacted>"}],
+        "args": ["--password", "<redacted>", "--v"],
+    }
