@@ -11,6 +11,8 @@ import pytest
 from clearml_runai_gen.diff import Change
 from clearml_runai_gen.redact import has_secret_shape, is_secret_name, redact_data, redact_text
 from clearml_runai_gen.verify import Check, as_table
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from tests.conftest import gen
@@ -336,3 +338,101 @@ def test_redact_data_blots_out_env_values_by_name_and_args_after_secret_flags() 
         "env": [{"name": "A_TOKEN", "value": "<redacted>"}],
         "args": ["--password", "<redacted>", "--v"],
     }
+
+
+# --------------------------------------------------------------------------- property
+
+
+_SECRET = st.from_regex(r"[A-Za-z0-9]{14,24}", fullmatch=True).filter(
+    lambda s: any(c.isdigit() for c in s) and any(c.isupper() for c in s) and any(c.islower() for c in s)
+)
+_SECRET_NAME = st.builds(
+    lambda head, word, tail: f"{head}{word}{tail}",
+    st.sampled_from(["", "DB_", "GIT_", "S3_", "X_", "Api"]),
+    st.sampled_from(["PASS", "PASSWORD", "PASSWD", "PWD", "TOKEN", "SECRET", "KEY", "API_KEY", "CREDENTIALS", "AUTH"]),
+    st.sampled_from(["", "_VALUE", "_2", "s"]),
+).filter(lambda n: n.upper() not in ("CLEARML_API_ACCESS_KEY", "CLEARML_API_SECRET_KEY"))
+_PAT_NAME = st.sampled_from(["GITHUB_PAT", "PAT", "HF_PAT", "GL_PAT_RW"])
+_PLAIN_NAME = st.sampled_from(["HTTPS_PROXY", "DATABASE_URL", "REMOTE", "SSH_IDENTITY", "SETTINGS"])
+_PEM_LABEL = st.sampled_from(["RSA PRIVATE KEY", "PRIVATE KEY", "EC PRIVATE KEY", "OPENSSH PRIVATE KEY"])
+
+
+@st.composite
+def _placed(draw: st.DrawFn) -> tuple[Obj, str]:
+    """A secret, and an install holding it in one of the places a user's install may."""
+    secret = draw(_SECRET)
+    where = draw(st.sampled_from(["agent env", "task env", "init env", "file", "annotation", "init arg"]))
+    shape = draw(st.sampled_from(["name", "pat", "url", "pem"]))
+    name = draw({"name": _SECRET_NAME, "pat": _PAT_NAME}.get(shape, _PLAIN_NAME))
+    if shape == "url":
+        scheme = draw(st.sampled_from(["http", "https", "postgres", "s3", "redis"]))
+        value = f"{scheme}://{draw(st.sampled_from(['u', 'admin', 'svc-1']))}:{secret}@host-{draw(_SECRET)[:5]}:1/x"
+    elif shape == "pem":
+        label = draw(_PEM_LABEL)
+        value = f"-----BEGIN {label}-----\n{secret}\n-----END {label}-----\n"
+    else:
+        value = secret
+    kwargs: Obj
+    if where == "agent env":
+        kwargs = {"agent_env": [{"name": name, "value": value}]}
+    elif where == "task env":
+        kwargs = {"task": {"env": [{"name": name, "value": value}]}}
+    elif where == "init env":
+        kwargs = {"task": {"initContainers": [{"name": "i", "image": "b:1", "env": [{"name": name, "value": value}]}]}}
+    elif where == "file":
+        kwargs = {"files": {"secret.txt": value}}
+    elif where == "annotation":
+        kwargs = {"pod_annotations": {f"example.com/{name.lower().replace('_', '-')}": value}}
+    else:
+        flag = draw(st.sampled_from(["--password", "--token", "--api-key", "--db-pass"]))
+        args = [f"{flag}={value}"] if draw(st.booleans()) else [flag, value]
+        kwargs = {"task": {"initContainers": [{"name": "i", "image": "b:1", "args": args}]}}
+    return kwargs, secret
+
+
+def _printed_and_written(tmp_path: Path, kwargs: Obj, secret: str, rotated: str) -> str:
+    """Everything the tool prints for this install, and every file it means to be secret-free."""
+    seen = []
+    source = write(tmp_path, install(**kwargs), "before.yaml")
+    for fmt in ("values", "argocd"):
+        out = tmp_path / f"out-{fmt}"
+        creds = tmp_path / f"creds-{fmt}"
+        code, stdout, stderr = gen(
+            ["render", "--project", "p", "--from-file", str(source), "--format", fmt]
+            + ["--output-dir", str(out), "--credentials-out", str(creds)]
+        )
+        seen += [stdout, stderr]
+        if code == 0:
+            seen += list(files_in(out).values())
+            assert secret in (creds / "p.secret.yaml").read_text(), "the secret went somewhere"
+        else:
+            assert len(stderr.splitlines()) == 1 and stderr.startswith("error: --credentials-out: "), stderr
+            assert not out.exists() or files_in(out) == {}
+    for fmt in ("table", "json"):
+        seen += gen(["discover", "--from-file", str(source), "-o", fmt])[1:]
+    inline = tmp_path / "inline.yaml"
+    assert gen(["render", "--project", "p", "--from-file", str(source), "-o", str(inline)])[0] == 0
+    after = write(tmp_path, install(**_replace(kwargs, secret, rotated)), "after.yaml")
+    code, stdout, stderr = gen(["diff", "--values", str(inline), "--from-file", str(after)])
+    assert code == 1, (stdout, stderr)
+    return "\n".join([*seen, stdout, stderr])
+
+
+def _replace(data: Any, old: str, new: str) -> Any:
+    if isinstance(data, dict):
+        return {k: _replace(v, old, new) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_replace(v, old, new) for v in data]
+    return data.replace(old, new) if isinstance(data, str) else data
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(placed=_placed(), rotated=_SECRET)
+def test_no_generated_secret_reaches_any_printed_output_or_secret_free_file(
+    placed: tuple[Obj, str], rotated: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    kwargs, secret = placed
+    if rotated == secret:
+        return
+    text = _printed_and_written(tmp_path_factory.mktemp("p"), kwargs, secret, rotated)
+    assert secret not in text and rotated not in text
