@@ -54,7 +54,7 @@ _ASSIGNMENT = re.compile(
     r"(?i)(?P<name>(?<![A-Za-z0-9_.-])[A-Za-z0-9_.-]*?"
     r"(?:pass(?:word|wd|phrase)?|pwd|pw|token|secret|key|credentials?|auth|pat|sig|signature|private))"
     r"(?P<sep>['\"]?\s*[=:]\s*)(?!(?:added|removed|changed)\b)"  # diff's own words after a path
-    r"(?P<value>\"[^\"]*\"|'[^']*'|[^\s,;&'\"\]\}\)]+)"
+    r"(?!\$)(?P<value>\"[^\"]*\"|'[^']*'|[^\s,;&'\"\]\}\)]+)"  # not a $(VAR) reference
 )
 _SECRET_FLAG = re.compile(
     r"(?i)^--?[A-Za-z0-9_.-]*(?:pass(?:word|wd|phrase)?|pwd|token|secret|key|credentials?|auth|pat)$"
@@ -188,7 +188,7 @@ def secret_args(args: Any) -> bool:
         if has_secret_shape(arg):
             return True
         previous = args[i - 1] if i else None
-        if isinstance(previous, str) and _SECRET_FLAG.match(previous) and arg and not arg.startswith("-"):
+        if isinstance(previous, str) and _SECRET_FLAG.match(previous) and arg and arg[0] not in "-$":
             return True
     return False
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from clearml_runai_gen.diff import Change
-from clearml_runai_gen.redact import has_secret_shape, is_secret_name, redact_data, redact_text
+from clearml_runai_gen.redact import has_secret_shape, is_secret_name, redact_data, redact_text, secret_args
 from clearml_runai_gen.verify import Check, as_table
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -436,3 +436,12 @@ def test_no_generated_secret_reaches_any_printed_output_or_secret_free_file(
         return
     text = _printed_and_written(tmp_path_factory.mktemp("p"), kwargs, secret, rotated)
     assert secret not in text and rotated not in text
+
+
+def test_a_reference_to_a_variable_is_no_secret() -> None:
+    """`--api-key=$(API_KEY)` is how a container takes a secret from its env: nothing to hide or refuse."""
+    assert (
+        redact_text("--api-key=$(API_KEY) --password=${DB_PASSWORD}")
+        == "--api-key=$(API_KEY) --password=${DB_PASSWORD}"
+    )
+    assert not secret_args(["--token", "$(TOKEN)"]) and secret_args(["--token", "tk-1"])
