@@ -27,7 +27,11 @@ _WORD_SPLIT = re.compile(r"[^A-Z0-9]+")
 _OPAQUE = re.compile(r"^[^\s]{8,}$")
 _PATH_LIKE = re.compile(r"^/?[-a-z0-9_.]+(/[-a-z0-9_.]+)+/?$")
 
-_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<info>[^\s/?#@'\"<>]+(?:@[^\s/?#@'\"<>]+)*)@")
+# every pattern stays linear in the length of the text (about a second per megabyte): a run is scanned
+# once (a bounded scheme that starts only where a run starts, possessive runs; userinfo parts cannot overlap)
+_URL_USERINFO = re.compile(
+    r"(?P<scheme>(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,31}://)(?P<info>[^\s/?#@'\"<>]+(?:@[^\s/?#@'\"<>]+)*)@"
+)
 _PEM = re.compile(
     r"-----BEGIN (?P<label>[A-Z0-9 ]+)-----.*?(?:-----END (?P=label)-----|$)",
     re.DOTALL,
@@ -45,7 +49,7 @@ _TOKENS = re.compile(
     r"|sk-[A-Za-z0-9_-]{20,}"
     r"|(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}"
     r"|npm_[A-Za-z0-9]{36}"
-    r"|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+"
+    r"|eyJ[A-Za-z0-9_-]{8,}+\.eyJ[A-Za-z0-9_-]{8,}+\.[A-Za-z0-9_-]+"
     r")"
 )
 _AUTH_HEADER = re.compile(r"(?i)\b(?P<kind>bearer|basic|token)\s+(?P<value>[A-Za-z0-9._~+/=-]{12,})")

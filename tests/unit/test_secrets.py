@@ -445,3 +445,14 @@ def test_a_reference_to_a_variable_is_no_secret() -> None:
         == "--api-key=$(API_KEY) --password=${DB_PASSWORD}"
     )
     assert not secret_args(["--token", "$(TOKEN)"]) and secret_args(["--token", "tk-1"])
+
+
+@pytest.mark.parametrize("text", ["a." * 20_000, "a-" * 20_000, "x://" + "a@" * 13_000, "eyJ" * 13_000])
+def test_redaction_stays_linear_on_long_runs(text: str) -> None:
+    """A dump is up to megabytes; a pattern that rescans a run from each of its characters takes minutes."""
+    import time
+
+    start = time.perf_counter()
+    redact_text(text)
+    has_secret_shape(text)
+    assert time.perf_counter() - start < 2.0
