@@ -1,7 +1,7 @@
 """What is a secret, by name and by shape, and text with every secret blotted out. Pure.
 
 By name: a variable, flag or annotation whose name says it holds a secret (PASS, PASSWD, PWD, TOKEN,
-SECRET, KEY, CREDENTIAL, AUTH, PRIVATE, a word PAT, ...). By shape, whatever its name: the userinfo of
+SECRET, KEY, CREDENTIAL, AUTH, PRIVATE, WEBHOOK, a word PAT, ...). By shape, whatever its name: the userinfo of
 a URL (`scheme://user:pw@host`), a PEM block that is no certificate or public key, tokens of the shapes
 that services issue (GitHub, GitLab, Slack, AWS, Google, Hugging Face, OpenAI, npm, JWTs, ...), and an
 assignment to a secret name inside a string (`--password=...`, `token: ...`, `?sig=...`).
@@ -20,11 +20,11 @@ REDACTED = "<redacted>"
 ANNOTATION_KEYS = frozenset({"annotations", "podAnnotations"})
 
 # a secret word anywhere in the name; a short word only as a whole part of it (PAT, not PATH)
-_SECRET_PART = re.compile(r"PASS|PWD|TOKEN|SECRET|CREDENTIAL|KEY|AUTH|PRIVATE|COOKIE|SIGNATURE|BEARER")
+_SECRET_PART = re.compile(r"PASS|PWD|TOKEN|SECRET|CREDENTIAL|KEY|AUTH|PRIVATE|COOKIE|SIGNATURE|BEARER|WEBHOOK|SALT")
 _SECRET_WORDS = frozenset({"PAT", "PW", "DSN", "SAS", "SIG", "JWT", "OTP", "APIKEY"})
 _WORD_SPLIT = re.compile(r"[^A-Z0-9]+")
 # an annotation's name says less than an env name (vault.hashicorp.com/agent-inject-secret-x names a path)
-_OPAQUE = re.compile(r"^[^\s]{8,}$")
+_OPAQUE = re.compile(r"^[^\s]{6,}$")
 _PATH_LIKE = re.compile(r"^/?[-a-z0-9_.]+(/[-a-z0-9_.]+)+/?$")
 
 # every pattern stays linear in the length of the text (about a second per megabyte): a run is scanned
