@@ -10,6 +10,10 @@ Rotation: the values carry `clearml.existingSecretChecksum`, which the chart has
 when Argo CD or Flux applies the values: neither can read a Secret at render time). The checksum is an
 HMAC keyed by a PBKDF2 stretch of the Secret's data over the Secret's namespace/name: without the
 credentials it tells nothing, and checking a guess costs the full stretch.
+
+The same Secret takes every other secret the values would hold (`move_secrets`): env values that are
+secrets by name or shape, and the contents of `agent.fileMounts`; a secret nothing can reference from a
+Secret refuses the render, naming its place (`refuse_secrets_left`).
 """
 
 from __future__ import annotations
@@ -129,7 +133,12 @@ def refuse_secrets_left(values: Obj) -> None:
 
 
 def separate_credentials(
-    plan: Plan, name: str | None = None, keys: Mapping[str, str] | None = None, *, strict: bool = True
+    plan: Plan,
+    name: str | None = None,
+    keys: Mapping[str, str] | None = None,
+    *,
+    strict: bool = True,
+    move: bool = True,
 ) -> tuple[Plan, Obj]:
     """The plan with values that name a Secret instead of holding the credentials, and that Secret.
 
@@ -142,7 +151,7 @@ def separate_credentials(
     data = {keys["accessKey"]: clearml["accessKey"], keys["secretKey"]: clearml["secretKey"]}
     if clearml.get("conf"):
         data[keys["conf"]] = clearml["conf"]
-    values, extra = move_secrets(plan.values, name, set(data))
+    values, extra = move_secrets(plan.values, name, set(data)) if move else (plan.values, {})
     data.update(extra)
     secret: Obj = {
         "apiVersion": "v1",
@@ -182,7 +191,9 @@ def values_as_rendered_before(plan: Plan, old: Obj) -> Obj:
         return plan.values
     given = clearml.get("existingSecretKeys")
     keys = {k: v for k, v in given.items() if isinstance(v, str) and v} if isinstance(given, dict) else {}
-    separated, _ = separate_credentials(plan, clearml["existingSecret"], keys, strict=False)
+    # only a Secret of ours holds the other secrets too; a Secret of the user's own holds what they put in it
+    by_us = bool(clearml.get("existingSecretChecksum"))
+    separated, _ = separate_credentials(plan, clearml["existingSecret"], keys, strict=False, move=by_us)
     values = separated.values
     if not clearml.get("existingSecretChecksum"):
         # a Secret of the user's own: its name and keys are theirs, and its content is not ours to know

@@ -252,6 +252,22 @@ def test_diff_never_prints_a_rotated_secret(case: str, tmp_path: Path) -> None:
         assert pw[3:] not in stdout + stderr
 
 
+def test_diff_against_a_users_own_secret_leaves_the_other_secrets_where_the_values_keep_them(tmp_path: Path) -> None:
+    """A Secret of the user's own holds what they put in it: env secrets the values keep inline stay compared
+    inline, not as references to keys that Secret does not have."""
+    source = write(tmp_path, install(**MOVABLE["task env by name"][0]))
+    values = tmp_path / "v.yaml"
+    assert gen(["render", "--project", "p", "--from-file", str(source), "-o", str(values)])[0] == 0
+    (data,) = load(values)
+    data["clearml"] = {k: v for k, v in data["clearml"].items() if k not in ("accessKey", "secretKey", "conf")}
+    data["clearml"]["existingSecret"] = "mine"
+    data["clearml"]["existingSecretKeys"] = {"accessKey": "ak", "secretKey": "sk"}
+    with values.open("w") as f:
+        YAML().dump(data, f)
+    code, stdout, stderr = gen(["diff", "--values", str(values), "--from-file", str(source)])
+    assert code == 0 and "no drift" in stdout, stdout + stderr
+
+
 def test_diff_still_shows_what_is_no_secret() -> None:
     line = Change("taskPod.env[PROXY].value", "http://proxy-a:3128", "http://proxy-b:3128").describe()
     assert line == "taskPod.env[PROXY].value: 'http://proxy-a:3128' -> 'http://proxy-b:3128'"
