@@ -16,7 +16,7 @@ from typing import Any
 
 from .errors import InputError
 from .models import Obj, ProjectOptions
-from .redact import REDACTED, is_annotation_secret, is_secret_name, redact, redact_data
+from .redact import REDACTED, is_annotation_secret, is_secret_field, is_secret_name, redact, redact_data
 
 __all__ = ["REDACTED", "redact", "redact_data"]  # the CLI redacts with the same functions
 
@@ -33,6 +33,8 @@ class Origin:
 
 def is_secret_path(path: str, value: Any = None) -> bool:
     if path in SECRET_PATHS or path.startswith("agent.fileMounts") or path.endswith(".content"):
+        return True
+    if is_secret_field(path.rsplit(".", 1)[-1], value):
         return True
     annotation = _ANNOTATION.match(path)
     if annotation:

@@ -60,6 +60,12 @@ _ASSIGNMENT = re.compile(
     r"(?P<sep>['\"]?\s*[=:]\s*)(?!(?:added|removed|changed)\b)"  # diff's own words after a path
     r"(?!\$)(?P<value>\"[^\"]*\"|'[^']*'|[^\s,;&'\"\]\}\)]+)"  # not a $(VAR) reference
 )
+# a field named for a secret; the chart's and Kubernetes' fields that name a Secret or its keys are none
+_SECRET_FIELD = re.compile(
+    r"(?i)^[A-Za-z0-9_.-]*(?:pass(?:word|wd|phrase)?|pwd|token|secret|api[_-]?key|private[_-]?key|"
+    r"access[_-]?key|secret[_-]?key|credentials?)$"
+)
+REFERENCE_KEYS = frozenset({"existingSecret", "existingSecretKeys", "fileMountsSecret", "secretName"})
 _SECRET_FLAG = re.compile(
     r"(?i)^--?[A-Za-z0-9_.-]*(?:pass(?:word|wd|phrase)?|pwd|token|secret|key|credentials?|auth|pat)$"
 )
@@ -151,7 +157,10 @@ def redact_data(data: Any, known: Iterable[str] = ()) -> Any:
                 return {k: REDACTED if is_annotation_secret(str(k), v) else walk(v) for k, v in value.items()}
             if isinstance(value.get("name"), str) and secret_env_value(value) and is_secret_name(value["name"]):
                 return {**{k: walk(v) for k, v in value.items()}, "value": REDACTED}
-            return {k: walk(v, str(k) in ANNOTATION_KEYS) for k, v in value.items()}
+            return {
+                k: REDACTED if is_secret_field(str(k), v) else walk(v, str(k) in ANNOTATION_KEYS)
+                for k, v in value.items()
+            }
         if isinstance(value, list):
             return redact_args(value, known) if all(isinstance(v, str) for v in value) else [walk(v) for v in value]
         if isinstance(value, str):
@@ -214,6 +223,10 @@ def secret_places(data: Any, path: str = "") -> Iterator[tuple[str, str]]:
                 for name, text in value.items():
                     if is_annotation_secret(str(name), text):
                         yield f"{place} {name}", _why(str(text), "its name says it is a secret")
+            elif key in REFERENCE_KEYS:
+                continue  # names of Secrets and of their keys, no secret
+            elif is_secret_field(str(key), value):
+                yield place, "its name says it is a secret"
             elif isinstance(value, list) and secret_args(value):
                 yield place, _why(" ".join(str(v) for v in value), "a value after a secret flag")
             else:
@@ -224,6 +237,13 @@ def secret_places(data: Any, path: str = "") -> Iterator[tuple[str, str]]:
             yield from secret_places(item, f"{path}[{name if isinstance(name, str) else i}]")
     elif isinstance(data, str) and has_secret_shape(data):
         yield path, _why(data, "")
+
+
+def is_secret_field(key: str, value: Any) -> bool:
+    """A field of an object (`password: ...` in a volume's options) whose name says it holds a secret."""
+    if not isinstance(value, str) or not value or value.startswith(REDACTED[:-1]) or key in REFERENCE_KEYS:
+        return False
+    return bool(_SECRET_FIELD.match(key)) and not _PATH_LIKE.match(value) and not _plain(value)
 
 
 def _why(text: str, fallback: str) -> str:

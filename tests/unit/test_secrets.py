@@ -171,6 +171,15 @@ REFUSED = {
         "AnnPw-1234",
         "taskPod.annotations backup.example.com/target",
     ),
+    "a field named for a password": (
+        {
+            "task": {
+                "volumes": [{"name": "cifs", "flexVolume": {"driver": "x/cifs", "options": {"password": "VolPw-55"}}}]
+            }
+        },
+        "VolPw-55",
+        "taskPod.volumes[cifs].flexVolume.options.password",
+    ),
     "ClearML host with userinfo": (
         {"api_host": "http://agent:HostPw-9@clearml-apiserver:8008"},
         "HostPw-9",
@@ -222,6 +231,9 @@ ROTATED = {
         }
     ),
     "annotation": (lambda pw: {"task": {"annotations": {"example.com/auth-token": pw}}}),
+    "a field named for a password": (
+        lambda pw: {"task": {"volumes": [{"name": "v", "flexVolume": {"driver": "x/y", "options": {"password": pw}}}]}}
+    ),
     "a secret repeated where its name does not say so": (
         lambda pw: {
             "agent_env": [
@@ -377,7 +389,7 @@ _PEM_LABEL = st.sampled_from(["RSA PRIVATE KEY", "PRIVATE KEY", "EC PRIVATE KEY"
 def _placed(draw: st.DrawFn) -> tuple[Obj, str]:
     """A secret, and an install holding it in one of the places a user's install may."""
     secret = draw(_SECRET)
-    where = draw(st.sampled_from(["agent env", "task env", "init env", "file", "annotation", "init arg"]))
+    where = draw(st.sampled_from(["agent env", "task env", "init env", "file", "annotation", "init arg", "field"]))
     shape = draw(st.sampled_from(["name", "pat", "url", "pem"]))
     name = draw({"name": _SECRET_NAME, "pat": _PAT_NAME}.get(shape, _PLAIN_NAME))
     if shape == "url":
@@ -399,6 +411,10 @@ def _placed(draw: st.DrawFn) -> tuple[Obj, str]:
         kwargs = {"files": {"secret.txt": value}}
     elif where == "annotation":
         kwargs = {"pod_annotations": {f"example.com/{name.lower().replace('_', '-')}": value}}
+    elif where == "field":
+        field = draw(st.sampled_from(["password", "token", "apiKey", "clientSecret", "sasToken", "credentials"]))
+        volume = {"name": "v", "flexVolume": {"driver": "x/y", "options": {field: value}}}
+        kwargs = {"task": {"volumes": [volume]}}
     else:
         flag = draw(st.sampled_from(["--password", "--token", "--api-key", "--db-pass"]))
         args = [f"{flag}={value}"] if draw(st.booleans()) else [flag, value]
