@@ -1,10 +1,11 @@
 """What is a secret, by name and by shape, and text with every secret blotted out. Pure.
 
-By name: a variable, flag or annotation whose name says it holds a secret (PASS, PASSWD, PWD, TOKEN,
-SECRET, KEY, CREDENTIAL, AUTH, PRIVATE, WEBHOOK, a word PAT, ...). By shape, whatever its name: the userinfo of
-a URL (`scheme://user:pw@host`), a PEM block that is no certificate or public key, tokens of the shapes
-that services issue (GitHub, GitLab, Slack, AWS, Google, Hugging Face, OpenAI, npm, JWTs, ...), and an
-assignment to a secret name inside a string (`--password=...`, `token: ...`, `?sig=...`).
+By name: a variable, flag, field or annotation whose name says it holds a secret (PASS, PASSWD, PWD,
+TOKEN, SECRET, KEY, CREDENTIAL, AUTH, PRIVATE, WEBHOOK, a word PAT, ...). By shape, whatever its name:
+the userinfo of a URL (`scheme://user:pw@host`), a PEM block that is no certificate or public key,
+tokens of the shapes that services issue (GitHub, GitLab, Slack, AWS, Google, Hugging Face, OpenAI,
+npm, JWTs, ...), and an assignment to a secret name inside a string (`--password=...`, `token: ...`,
+`?sig=...`).
 
 Every printed text goes through `redact_text` (errors, warnings, notes, diff, discover, verify), and
 `secret_places` tells `--credentials-out` what may not stay in a secret-free file.
@@ -28,7 +29,7 @@ _OPAQUE = re.compile(r"^[^\s]{6,}$")
 _PATH_LIKE = re.compile(r"^/?[-a-z0-9_.]+(/[-a-z0-9_.]+)+/?$")
 
 # every pattern stays linear in the length of the text (about a second per megabyte): a run is scanned
-# once (a bounded scheme that starts only where a run starts, possessive runs; userinfo parts cannot overlap)
+# once (a bounded scheme that starts only where a run starts; userinfo parts and JWT parts cannot overlap)
 _URL_USERINFO = re.compile(
     r"(?P<scheme>(?<![A-Za-z0-9+.-])[A-Za-z][A-Za-z0-9+.-]{0,31}://)(?P<info>[^\s/?#@'\"<>]+(?:@[^\s/?#@'\"<>]+)*)@"
 )
