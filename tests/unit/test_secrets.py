@@ -488,3 +488,38 @@ def test_redaction_stays_linear_on_long_runs(text: str) -> None:
     redact_text(text)
     has_secret_shape(text)
     assert time.perf_counter() - start < 2.0
+
+
+def test_secret_free_values_on_a_terminal_show_no_secret(tmp_path: Path) -> None:
+    """stdout a real terminal (a pty): with --credentials-out the values print there, and hold no secret."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    kwargs, secret = MOVABLE["agent env URL userinfo"]
+    source = write(tmp_path, install(**kwargs))
+    primary, secondary = pty.openpty()
+    args = ["render", "--project", "p", "--from-file", str(source), "--credentials-out", str(tmp_path / "s.yaml")]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from clearml_runai_gen.cli import entry; entry()", *args],
+        stdout=secondary,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # the terminal closed: everything was read
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(primary)
+    _, stderr = proc.communicate(timeout=60)
+    shown = b"".join(chunks).decode()
+    assert proc.returncode == 0, stderr
+    assert "secretKeyRef" in shown, "the values went to the terminal"
+    assert secret not in shown + stderr
