@@ -280,6 +280,25 @@ def test_diff_against_a_users_own_secret_leaves_the_other_secrets_where_the_valu
     assert code == 0 and "no drift" in stdout, stdout + stderr
 
 
+def test_a_rotated_secret_moved_into_the_secret_changes_only_the_checksum(tmp_path: Path) -> None:
+    """The checksum covers the moved secrets too: rotating a proxy password is drift, and restarts the agent."""
+    for fmt in ("values", "argocd"):
+        before = write(tmp_path, install(**ROTATED["proxy URL password"]("OldSecret0x71a")), "before.yaml")
+        after = write(tmp_path, install(**ROTATED["proxy URL password"]("NewSecret0x82b")), "after.yaml")
+        out = tmp_path / f"{fmt}.yaml"
+        code, _, stderr = gen(
+            ["render", "--project", "p", "--from-file", str(before), "--format", fmt, "-o", str(out)]
+            + ["--credentials-out", str(tmp_path / "s.yaml")]
+        )
+        assert code == 0, stderr
+        assert gen(["diff", "--values", str(out), "--from-file", str(before)])[0] == 0
+        code, stdout, stderr = gen(["diff", "--values", str(out), "--from-file", str(after)])
+        assert code == 1, stdout + stderr
+        changed = [line.strip() for line in stdout.splitlines() if line.startswith("  ")]
+        assert changed == ["clearml.existingSecretChecksum: changed (value redacted; credentials rotated?)"]
+        assert "Secret0x" not in stdout + stderr
+
+
 def test_diff_still_shows_what_is_no_secret() -> None:
     line = Change("taskPod.env[PROXY].value", "http://proxy-a:3128", "http://proxy-b:3128").describe()
     assert line == "taskPod.env[PROXY].value: 'http://proxy-a:3128' -> 'http://proxy-b:3128'"
