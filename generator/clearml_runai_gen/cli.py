@@ -13,10 +13,11 @@ from . import __version__
 from .errors import GenError, UsageError
 from .models import DEFAULT_CHART_REPO, FORMATS
 from .options import SourceSpec, first_kubeconfig, report_destination, report_options, source_options, write_report
+from .redact import redact_text
 
 
 def warn(message: str) -> None:
-    click.echo(f"warning: {message}", err=True)
+    click.echo(f"warning: {redact_text(message)}", err=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -118,7 +119,7 @@ def render(source: SourceSpec, **options: Any) -> None:
     with click.progressbar(length=max(count, 1), label="rendering values", file=sys.stderr, hidden=hide) as bar:
         results = render_files(request, install_source, agent=source.agent, progress=bar.update)
     for note in dict.fromkeys(n for r in results for n in r.notes):
-        click.echo(f"note: {note}", err=True)
+        click.echo(f"note: {redact_text(note)}", err=True)
     for message in dict.fromkeys(w for r in results for w in r.warnings):
         warn(message)
     for line in request.summary(len(results)):
@@ -275,7 +276,8 @@ def chart_path() -> None:
 
 
 def one_line(message: str) -> str:
-    return " ".join(message.split())
+    """One line, with nothing in it that is shaped like a secret (an error may quote what it read)."""
+    return redact_text(" ".join(message.split()))
 
 
 class Verdict(Exception):
@@ -324,7 +326,7 @@ def _run(args: list[str]) -> int:
         click.echo("error: aborted", err=True)
         raise _Trouble(130) from None
     except click.ClickException as exc:
-        click.echo(f"error: {exc.format_message()}", err=True)
+        click.echo(f"error: {one_line(exc.format_message())}", err=True)
         raise _Trouble(exc.exit_code) from None
     except click.exceptions.Exit as exc:
         return int(exc.exit_code or 0)

@@ -20,6 +20,7 @@ from . import template
 from .errors import InstallError, UsageError
 from .models import AgentInstall, Credentials, Hosts, Obj
 from .neat import as_list, clean_annotations, clean_labels, neat_container, neat_pod_spec
+from .redact import is_secret_name, secret_env_value
 from .source import DUMP_KINDS, Source
 
 GLUE_ENV = ("K8S_GLUE_QUEUE", "K8S_GLUE_EXTRA_ARGS")
@@ -81,7 +82,6 @@ AGENT_POD_FIELDS = frozenset(
         "automountServiceAccountToken",
     }
 )
-SECRET_NAME = re.compile(r"PASS|TOKEN|SECRET|KEY|CREDENTIAL")
 
 
 def _name(obj: Obj) -> str:
@@ -567,17 +567,9 @@ def _task_env(pod_template: Obj) -> list[Obj]:
     return [e for e in as_list(first.get("env")) if isinstance(e, dict)]
 
 
-def is_secret_name(name: str) -> bool:
-    """Env names that say they hold a secret: PASS, TOKEN, SECRET, KEY, CREDENTIAL."""
-    return bool(SECRET_NAME.search(name.upper()))
-
-
 def _secret_env_values(env: list[Obj]) -> set[str]:
-    return {
-        str(e["value"])
-        for e in env
-        if isinstance(e, dict) and is_secret_name(str(e.get("name", ""))) and isinstance(e.get("value"), str)
-    }
+    # by name the whole value; a secret by shape (a URL's password) is blotted out by its shape alone
+    return {str(e["value"]) for e in env if secret_env_value(e) and is_secret_name(str(e.get("name", "")))}
 
 
 def _agent_volumes(

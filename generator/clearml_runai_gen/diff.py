@@ -2,24 +2,26 @@
 
 Exact: the values are rendered again with every option that shaped them (the project's options, and
 what `origin` records: ClearML namespace, agent, cluster domain, agent image, template queue), so
-render-then-diff is always "no drift". Discreet: credentials, clearml.conf, files, and env values whose
-name says PASS/TOKEN/SECRET/KEY/CREDENTIAL are reported as "changed (redacted)", and every secret string
-known from the install or the file is blotted out of whatever is printed.
+render-then-diff is always "no drift". Discreet: credentials, clearml.conf, files, env values and
+annotations whose name says they are secrets (`redact.is_secret_name`) are reported as "changed
+(redacted)"; every other value is printed with what is shaped like a secret blotted out (URL userinfo,
+PEM keys, tokens, `--password=...`), and so is every secret string known from the install or the file.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .detect import is_secret_name
 from .errors import InputError
 from .models import Obj, ProjectOptions
+from .redact import REDACTED, is_annotation_secret, is_secret_field, is_secret_name, redact, redact_data
+
+__all__ = ["REDACTED", "redact", "redact_data"]  # the CLI redacts with the same functions
 
 SECRET_PATHS = frozenset({"clearml.accessKey", "clearml.secretKey", "clearml.conf", "clearml.existingSecretChecksum"})
-REDACTED = "<redacted>"
+_ANNOTATION = re.compile(r"^(?:agent\.podAnnotations|taskPod\.annotations)\.(?P<key>.+)$")
 _ENV_ENTRY = re.compile(r"\[(?P<name>[^\]]+)\]\.value$")
 
 
@@ -29,9 +31,14 @@ class Origin:
     agent: str = ""
 
 
-def is_secret_path(path: str) -> bool:
+def is_secret_path(path: str, value: Any = None) -> bool:
     if path in SECRET_PATHS or path.startswith("agent.fileMounts") or path.endswith(".content"):
         return True
+    if is_secret_field(path.rsplit(".", 1)[-1], value):
+        return True
+    annotation = _ANNOTATION.match(path)
+    if annotation:
+        return is_annotation_secret(annotation.group("key"), value)
     m = _ENV_ENTRY.search(path)
     return bool(m and is_secret_name(m.group("name")))
 
@@ -43,17 +50,21 @@ class Change:
     new: Any
 
     def describe(self) -> str:
-        if is_secret_path(self.path):
+        """One line; no secret of the old or the new value in it, whether known by name or by shape."""
+        if is_secret_path(self.path, self.old) or is_secret_path(self.path, self.new):
             if self.old in (None, ""):
                 return f"{self.path}: added (value redacted)"
             if self.new in (None, ""):
                 return f"{self.path}: removed"
             return f"{self.path}: changed (value redacted; credentials rotated?)"
+        old, new = redact_data(self.old), redact_data(self.new)
         if self.old is None:
-            return f"{self.path}: added {self.new!r}"
+            return f"{self.path}: added {new!r}"
         if self.new is None:
-            return f"{self.path}: removed (was {self.old!r})"
-        return f"{self.path}: {self.old!r} -> {self.new!r}"
+            return f"{self.path}: removed (was {old!r})"
+        if old == new:  # what changed is all secret
+            return f"{self.path}: changed (value redacted; credentials rotated?)"
+        return f"{self.path}: {old!r} -> {new!r}"
 
 
 def _named(items: list[Any]) -> bool:
@@ -83,41 +94,7 @@ def changes(old: Obj, new: Obj) -> list[Change]:
 
 def sensitive_values(values: Obj) -> set[str]:
     """Every secret string a values file holds."""
-    return {str(v) for p, v in flatten(values).items() if is_secret_path(p) and isinstance(v, str) and v}
-
-
-def _known(secrets: Iterable[str]) -> list[str]:
-    # a file (clearml.conf) also by each of its lines, in case part of it shows somewhere
-    parts = {p for s in secrets for p in [s, *(line.strip() for line in s.splitlines())] if len(p.strip()) >= 4}
-    return sorted(parts, key=len, reverse=True)  # longest first, so no part of one survives
-
-
-def redact(lines: Iterable[str], secrets: Iterable[str]) -> list[str]:
-    """The lines with every known secret string blotted out."""
-    known = _known(secrets)
-    out = []
-    for line in lines:
-        for secret in known:
-            line = line.replace(secret, REDACTED)
-        out.append(line)
-    return out
-
-
-def redact_data(data: Any, secrets: Iterable[str]) -> Any:
-    """The same, through every string of a JSON-like structure."""
-    known = _known(secrets)
-
-    def walk(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: walk(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [walk(v) for v in value]
-        if isinstance(value, str):
-            for secret in known:
-                value = value.replace(secret, REDACTED)
-        return value
-
-    return walk(data)
+    return {str(v) for p, v in flatten(values).items() if is_secret_path(p, v) and isinstance(v, str) and v}
 
 
 def options_from_values(values: Obj, origin: str) -> tuple[ProjectOptions, Origin]:

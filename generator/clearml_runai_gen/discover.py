@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, cast
 
 from .detect import find_agents, read_install, role_verbs
-from .diff import redact_data
 from .errors import GenError, LimitError
+from .redact import redact_data
 from .source import Source
 
 

@@ -23,6 +23,14 @@ NO_PROXY_VARS = frozenset({"NO_PROXY", "no_proxy"})
 _HOST_PORT = re.compile(r"^(?P<host>[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)(?P<port>:\d+)?(?P<rest>/.*)?$")
 
 
+def without_userinfo(url: str) -> str:
+    """A URL as a message shows it: the host, never the user or password before it."""
+    if "://" not in url:
+        return url
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
 def is_bare_name(host: str) -> bool:
     if not host or "." in host or host.lower() == "localhost":
         return False

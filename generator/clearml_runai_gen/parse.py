@@ -100,6 +100,12 @@ def _load_json(text: str, origin: str, hint: str, error: type[GenError]) -> list
     return [doc]
 
 
+def _without_values(problem: str) -> str:
+    """A YAML problem without the values it quotes: a duplicate key's values may be a password."""
+    head, sep, _ = problem.partition(" with value ")
+    return f"{head} (values not shown)" if sep and head.startswith("found duplicate key") else problem
+
+
 def _json_nodes_bound(text: str) -> int:
     return text.count(",") + text.count(":") + text.count("[") + text.count("{") + 1
 
@@ -133,6 +139,7 @@ def _load_yaml(text: str, origin: str, hint: str, error: type[GenError], *, mult
         problem = exc.problem or str(exc).splitlines()[0]
         if exc.context and "duplicate" in exc.context:  # libyaml: "found duplicate anchor; first occurrence"
             problem = exc.context.split(";")[0]
+        problem = _without_values(problem)
         raise error(f"{origin} is not valid YAML{where}: {problem}; {hint}") from None
     except YAMLError as exc:
         raise error(f"{origin} is not valid YAML: {str(exc).splitlines()[0] if str(exc) else exc!r}; {hint}") from None

@@ -12,7 +12,7 @@ import copy
 
 from .detect import split_image
 from .errors import InstallError, UsageError
-from .hosts import HostRewriter
+from .hosts import HostRewriter, without_userinfo
 from .models import HELM_RELEASE_NAME_MAX, AgentInstall, Obj, Plan, ProjectOptions
 from .neat import as_list, is_owned_annotation, is_owned_label
 from .refs import external_refs
@@ -231,7 +231,7 @@ def _make_plan(install: AgentInstall, options: ProjectOptions) -> Plan:
         host = hosts.unresolved(url)
         if host:
             warnings.append(
-                f"the source agent's {var} {url} names {host!r}, which is no Service of namespace "
+                f"the source agent's {var} {without_userinfo(url)} names {host!r}, which is no Service of namespace "
                 f"{install.namespace}: it resolves neither there nor from {options.namespace}; set clearml.* "
                 "in the values to the server's full name"
             )

@@ -12,6 +12,7 @@ from .errors import ClusterError, GenError
 from .kube import api_request, list_objects
 from .models import RELEASE_PREFIX
 from .neat import as_list
+from .redact import redact_text
 
 POD_VERBS = ("get", "list", "watch", "create", "patch", "delete")
 
@@ -294,4 +295,5 @@ def clearml_missing_queues(host: str, access_key: str, secret_key: str, queues: 
 def as_table(checks: list[Check]) -> str:
     mark = {True: "ok", False: "FAIL", None: "skip"}
     width = max(len(c.name) for c in checks)
-    return "\n".join(f"{mark[c.ok]:<4}  {c.name.ljust(width)}  {c.detail}" for c in checks) + "\n"
+    # a detail may quote what the cluster holds (an env value, a URL): nothing shaped like a secret is shown
+    return "\n".join(f"{mark[c.ok]:<4}  {c.name.ljust(width)}  {redact_text(c.detail)}" for c in checks) + "\n"
