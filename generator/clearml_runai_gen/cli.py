@@ -106,14 +106,19 @@ def cli() -> None:
     "projects",
     multiple=True,
     metavar="P",
-    help="Run:ai project (namespace runai-P). Repeat for several projects (with --output-dir).",
+    help="Run:ai project (its namespace: labelled runai/queue=P, else runai-P). Repeat for several projects "
+    "(with --output-dir).",
 )
 @click.option(
     "--all-projects",
     is_flag=True,
     help="Every Run:ai project of the cluster (namespaces labelled runai/queue); live only.",
 )
-@click.option("--namespace", metavar="NS", help="Namespace of the project [default: runai-P].")
+@click.option(
+    "--namespace",
+    metavar="NS",
+    help="Namespace of the project [default: live, the one labelled runai/queue=P; else runai-P].",
+)
 @click.option(
     "--queue",
     "queues",
@@ -261,12 +266,26 @@ def render(
 
     options = [build(p, namespace) for p in dict.fromkeys(projects)]
     install_source = source.open()
+    live = getattr(install_source, "api", None)
+    if live is not None:
+        from .projects import find_namespace, list_namespaces, project_namespace
+
+        namespaces = list_namespaces(live)
+        if not namespace:
+            options = [build(o.project, project_namespace(namespaces, o.project)) for o in options]
     if all_projects:
         from .api import runai_projects
 
         options = [build(p, ns) for p, ns in runai_projects(install_source.api)]
         if not options:
             raise GenError("the cluster has no Run:ai project namespaces (none is labelled runai/queue)")
+    if live is not None:
+        from .podsecurity import namespace_level
+
+        options = [
+            dataclasses.replace(o, pod_security=namespace_level(find_namespace(namespaces, o.namespace)))
+            for o in options
+        ]
     if fmt != "values":
         from .models import HELM_RELEASE_NAME_MAX
 
@@ -332,7 +351,11 @@ def discover(
 
 @cli.command()
 @click.option("--project", required=True, metavar="P", help="Run:ai project to check.")
-@click.option("--namespace", metavar="NS", help="Namespace of the project [default: runai-P].")
+@click.option(
+    "--namespace",
+    metavar="NS",
+    help="Namespace of the project [default: live, the one labelled runai/queue=P; else runai-P].",
+)
 @click.option("--release", metavar="NAME", help="Release name [default: clearml-runai-P].")
 @click.option("--kubeconfig", metavar="PATH", envvar="KUBECONFIG", help="kubeconfig of the cluster.")
 @click.option("--context", metavar="NAME", help="kubeconfig context to use.")
@@ -358,7 +381,7 @@ def verify(
     from .verify import as_table
     from .verify import verify as run_verify
 
-    options = ProjectOptions.build(project, namespace=namespace)
+    ProjectOptions.build(project, namespace=namespace)  # refuses a bad name before the cluster is asked
     if clearml_api_host is not None:
         url = urlsplit(clearml_api_host)
         if url.scheme not in ("http", "https") or not url.hostname:
@@ -367,7 +390,11 @@ def verify(
                 "after kubectl port-forward -n clearml svc/clearml-apiserver 8008"
             )
     api = load_api_client(first_kubeconfig(kubeconfig), context)
-    checks = run_verify(api, project, options.namespace, release, clearml_api_host=clearml_api_host)
+    if not namespace:
+        from .projects import list_namespaces, project_namespace
+
+        namespace = project_namespace(list_namespaces(api), project)
+    checks = run_verify(api, project, namespace, release, clearml_api_host=clearml_api_host)
     click.echo(as_table(checks), nl=False)
     if any(c.ok is False for c in checks):
         raise SystemExit(1)

@@ -115,6 +115,7 @@ class ProjectOptions:
     agent_image: str = ""
     no_self_update: bool = False
     template_queue: str = ""  # enterprise per-queue templates: whose template task pods get
+    pod_security: str = ""  # the Pod Security level the live namespace enforces; "" when not read
 
     @property
     def release(self) -> str:

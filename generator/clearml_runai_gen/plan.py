@@ -301,6 +301,10 @@ def _make_plan(install: AgentInstall, options: ProjectOptions) -> Plan:
     if install.task_kind == "job":
         notes.append("the agent creates a Job per task (CLEARML_K8S_GLUE_KIND=job): its Role may manage Jobs")
     warnings += external_refs(values, install, options)
+    if options.pod_security:
+        from .podsecurity import refusals
+
+        warnings += refusals(values, options.namespace, options.pod_security)
     if len(options.release) > HELM_RELEASE_NAME_MAX:
         warnings.append(
             f"release name {options.release!r} is longer than helm's 53 characters: install it under a shorter name"
