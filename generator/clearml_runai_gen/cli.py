@@ -136,6 +136,15 @@ def cli() -> None:
 @click.option("--gpu-fraction", metavar="F", help="GPU fraction per task pod, e.g. 0.5 (annotation gpu-fraction).")
 @click.option("--priority-class", metavar="NAME", help="Run:ai priority of task pods (train, build, inference, ...).")
 @click.option("--node-pool", metavar="POOL", help="Run:ai node pool of task pods.")
+@click.option(
+    "--task-kind",
+    type=click.Choice(["auto", "pod", "job"]),
+    default="auto",
+    show_default=True,
+    help="What the agent creates per task; auto: a Job for a preemptible --priority-class (train, "
+    "build-preemptible, interactive-preemptible), so that a preempted task goes back to its queue, else "
+    "what the source agent creates.",
+)
 @click.option("--cluster-domain", default="cluster.local", show_default=True, help="DNS domain of the cluster.")
 @click.option("--agent-image", metavar="IMAGE", help="Agent image [default: the source agent's].")
 @click.option(
@@ -192,6 +201,7 @@ def render(
     gpu_fraction: str | None,
     priority_class: str | None,
     node_pool: str | None,
+    task_kind: str,
     cluster_domain: str,
     agent_image: str | None,
     template_queue: str | None,
@@ -262,6 +272,7 @@ def render(
             agent_image=agent_image,
             no_self_update=no_self_update,
             template_queue=template_queue,
+            task_kind=task_kind,
         )
 
     options = [build(p, namespace) for p in dict.fromkeys(projects)]
