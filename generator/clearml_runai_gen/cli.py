@@ -281,8 +281,14 @@ def render(
     if live is not None:
         from .projects import find_namespace, list_namespaces, project_namespace
 
-        namespaces = list_namespaces(live)
-        if not namespace:
+        try:
+            namespaces: list[Any] | None = list_namespaces(live)
+        except GenError as exc:
+            if not namespace:
+                raise GenError(f"{exc}; or name the project's namespace with --namespace") from None
+            namespaces = None  # --namespace named it: only the Pod Security check is lost
+            click.echo(f"note: the namespace's Pod Security level was not read ({exc})", err=True)
+        if not namespace and namespaces is not None:
             options = [build(o.project, project_namespace(namespaces, o.project)) for o in options]
     if all_projects:
         from .api import runai_projects
@@ -290,7 +296,7 @@ def render(
         options = [build(p, ns) for p, ns in runai_projects(install_source.api)]
         if not options:
             raise GenError("the cluster has no Run:ai project namespaces (none is labelled runai/queue)")
-    if live is not None:
+    if live is not None and namespaces is not None:
         from .podsecurity import namespace_level
 
         options = [

@@ -20,10 +20,7 @@ RUNAI_SCHEDULER = "runai-scheduler"
 
 def list_namespaces(api: Any) -> list[Obj]:
     """Every namespace of the cluster (one paged list call)."""
-    try:
-        return list_objects(api, "Namespace")
-    except ClusterError as exc:
-        raise ClusterError(f"{exc}; or name the project's namespace with --namespace") from None
+    return list_objects(api, "Namespace")
 
 
 def project_namespace(namespaces: list[Obj], project: str) -> str:
