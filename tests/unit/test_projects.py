@@ -64,7 +64,7 @@ def test_verify_reports_scheduler_name_enforcement(
 
 
 REFUSED = (
-    'pods "clearml-runai-p-5d8f-x" is forbidden: violates PodSecurity "restricted:latest": '
+    'Error creating: pods "clearml-runai-p-5d8f-x" is forbidden: violates PodSecurity "restricted:latest": '
     'runAsNonRoot != true (pod or container "k8s-glue" must set securityContext.runAsNonRoot=true)'
 )
 
