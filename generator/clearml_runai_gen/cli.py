@@ -278,16 +278,20 @@ def render(
     options = [build(p, namespace) for p in dict.fromkeys(projects)]
     install_source = source.open()
     live = getattr(install_source, "api", None)
+    lookup_notes: list[str] = []
     if live is not None:
         from .projects import find_namespace, list_namespaces, project_namespace
 
         try:
             namespaces: list[Any] | None = list_namespaces(live)
         except GenError as exc:
-            if not namespace:
-                raise GenError(f"{exc}; or name the project's namespace with --namespace") from None
-            namespaces = None  # --namespace named it: only the Pod Security check is lost
-            click.echo(f"note: the namespace's Pod Security level was not read ({exc})", err=True)
+            # the install may still be readable: go on with runai-P (or --namespace), say so once it rendered
+            namespaces = None
+            lookup_notes.append(
+                f"the namespaces were not read ({exc}): "
+                + ("" if namespace else "its namespace is taken to be runai-<project> (or pass --namespace); ")
+                + "its Pod Security level was not checked"
+            )
         if not namespace and namespaces is not None:
             options = [build(o.project, project_namespace(namespaces, o.project)) for o in options]
     if all_projects:
@@ -327,7 +331,7 @@ def render(
     hide = len(options) <= 10 or not sys.stderr.isatty()
     with click.progressbar(length=len(options), label="rendering values", file=sys.stderr, hidden=hide) as bar:
         results = render_many(install_source, options, agent=source.agent, progress=bar.update, output=out)
-    for note in dict.fromkeys(n for r in results for n in r.notes):
+    for note in dict.fromkeys([*lookup_notes, *(n for r in results for n in r.notes)]):
         click.echo(f"note: {note}", err=True)
     for message in dict.fromkeys(w for r in results for w in r.warnings):
         warn(message)

@@ -129,3 +129,28 @@ def test_restricted_refuses_both_verify_names_the_reason_and_render_warns_first(
     proc = kube.kubectl("create", "--dry-run=server", "-n", namespace, "-f", "-", stdin=json.dumps(pod), check=False)
     assert proc.returncode != 0 and 'violates PodSecurity "restricted:latest"' in proc.stderr, proc.stderr
     assert 'capabilities.drop=["ALL"]' in proc.stderr and "runAsNonRoot != true" in proc.stderr
+
+
+def test_a_reader_of_the_clearml_namespace_alone_still_renders_for_runai_project(
+    kube: Kube, clearml_ns: str, tmp_path: Path
+) -> None:
+    """Listing namespaces (the project lookup, the Pod Security level) needs a cluster-wide read; without
+    it render goes on with runai-<project> and says what it did not check."""
+    outsider = unique("outsider")
+    kube.create_namespace(outsider)
+    kube.kubectl("create", "serviceaccount", "reader", "-n", outsider)
+    kinds = "deployments.apps,configmaps,secrets,services,serviceaccounts"
+    kube.kubectl("create", "role", "read-all", "-n", clearml_ns, "--verb=get,list", f"--resource={kinds}")
+    kube.kubectl("create", "rolebinding", "read-all", "-n", clearml_ns, "--role=read-all",
+                 f"--serviceaccount={outsider}:reader")  # fmt: skip
+    try:
+        cfg = kube.service_account_kubeconfig(outsider, "reader", tmp_path)
+        out = tmp_path / "values.yaml"
+        proc = kube.gen("render", "--project", "p", "--clearml-namespace", clearml_ns, "-o", str(out), kubeconfig=cfg)
+        assert YAML(typ="safe").load(out.read_text())["runai"]["namespace"] == "runai-p"
+        note = next(line for line in proc.stderr.splitlines() if "the namespaces were not read" in line)
+        assert "forbidden to list namespaces" in note and "namespace is taken to be runai-<project>" in note, note
+        assert "Pod Security level was not checked" in note
+    finally:
+        kube.kubectl("delete", "namespace", outsider, "--wait=false", check=False)
+        kube.kubectl("delete", "role,rolebinding", "read-all", "-n", clearml_ns, check=False)
