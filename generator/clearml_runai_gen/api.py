@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .detect import read_install
 from .emit import render_gitops, render_secret, render_values
-from .errors import InputError
+from .errors import GenError, InputError
 from .models import AgentInstall, DeliveryOptions, Plan, ProjectOptions
 from .plan import make_plan
 from .secret import separate_credentials
@@ -62,6 +63,8 @@ def render_files(
     anything is rendered, and the files are committed together once all of them are staged."""
     with transaction(request.show_secrets) as tx:
         options = request.project_options(lambda: runai_projects(source.api))  # type: ignore[attr-defined]
+        placed = _place_live(request, source, options)
+        options, lookup_notes = placed
         targets = request.plan_targets(tx, options)
         results = render_many(source, options, agent, progress, Output(request.delivery))
         items: list[tuple[Target, str]] = []
@@ -72,7 +75,26 @@ def render_files(
             items.append((values, r.text))
         tx.stage(items)
         tx.commit()
+    if lookup_notes:
+        results = [dataclasses.replace(r, notes=(*lookup_notes, *r.notes)) for r in results]
     return results
+
+
+def _place_live(
+    request: RenderRequest, source: Source, options: list[ProjectOptions]
+) -> tuple[list[ProjectOptions], tuple[str, ...]]:
+    """Live: the namespaces are read once, for where each project lives and what it enforces. When they cannot
+    be read (no cluster-wide right), the install may still be: go on, and say what was not checked."""
+    api = getattr(source, "api", None)
+    if api is None:
+        return options, ()
+    from .projects import list_namespaces
+
+    try:
+        namespaces = list_namespaces(api)
+    except GenError as exc:
+        return options, (request.unplaced_note(str(exc)),)
+    return request.place(options, namespaces), ()
 
 
 def _render_batch(batch: list[ProjectOptions]) -> list[Rendered]:

@@ -36,14 +36,20 @@ def cli() -> None:
     "projects",
     multiple=True,
     metavar="P",
-    help="Run:ai project (namespace runai-P). Repeat for several projects (with --output-dir).",
+    help="Run:ai project (its namespace: labelled runai/queue=P, else runai-P). Repeat for several projects "
+    "(with --output-dir).",
 )
 @click.option(
     "--all-projects",
     is_flag=True,
     help="Every Run:ai project of the cluster (namespaces labelled runai/queue); live only.",
 )
-@click.option("-n", "--namespace", metavar="NS", help="Namespace of the project [default: runai-P].")
+@click.option(
+    "-n",
+    "--namespace",
+    metavar="NS",
+    help="Namespace of the project [default: live, the one labelled runai/queue=P; else runai-P].",
+)
 @click.option(
     "--queue",
     "queues",
@@ -61,6 +67,15 @@ def cli() -> None:
 @click.option("--gpu-fraction", metavar="F", help="GPU fraction per task pod, e.g. 0.5 (annotation gpu-fraction).")
 @click.option("--priority-class", metavar="NAME", help="Run:ai priority of task pods (train, build, inference, ...).")
 @click.option("--node-pool", metavar="POOL", help="Run:ai node pool of task pods.")
+@click.option(
+    "--task-kind",
+    type=click.Choice(["auto", "pod", "job"]),
+    default="auto",
+    show_default=True,
+    help="What the agent creates per task; auto: a Job for a preemptible --priority-class (train, "
+    "build-preemptible, interactive-preemptible), so that a preempted task goes back to its queue, else "
+    "what the source agent creates.",
+)
 @click.option("--cluster-domain", default="cluster.local", show_default=True, help="DNS domain of the cluster.")
 @click.option("--agent-image", metavar="IMAGE", help="Agent image [default: the source agent's].")
 @click.option(
@@ -146,7 +161,12 @@ def discover(fmt: str | None, output: str | None, source: SourceSpec) -> None:
 
 @cli.command()
 @click.option("--project", required=True, metavar="P", help="Run:ai project to check.")
-@click.option("-n", "--namespace", metavar="NS", help="Namespace of the project [default: runai-P].")
+@click.option(
+    "-n",
+    "--namespace",
+    metavar="NS",
+    help="Namespace of the project [default: live, the one labelled runai/queue=P; else runai-P].",
+)
 @click.option("--release", metavar="NAME", help="Release name [default: clearml-runai-P].")
 @click.option("--kubeconfig", metavar="PATH", envvar="KUBECONFIG", help="kubeconfig of the cluster.")
 @click.option("--context", metavar="NAME", help="kubeconfig context to use.")
@@ -172,7 +192,7 @@ def verify(
     from .verify import as_table
     from .verify import verify as run_verify
 
-    options = ProjectOptions.build(project, namespace=namespace)
+    ProjectOptions.build(project, namespace=namespace)  # refuses a bad name before the cluster is asked
     if clearml_api_host is not None:
         url = urlsplit(clearml_api_host)
         if url.scheme not in ("http", "https") or not url.hostname:
@@ -181,7 +201,11 @@ def verify(
                 "after kubectl port-forward -n clearml svc/clearml-apiserver 8008"
             )
     api = load_api_client(first_kubeconfig(kubeconfig), context)
-    checks = run_verify(api, project, options.namespace, release, clearml_api_host=clearml_api_host)
+    if not namespace:
+        from .projects import list_namespaces, project_namespace
+
+        namespace = project_namespace(list_namespaces(api), project)
+    checks = run_verify(api, project, namespace, release, clearml_api_host=clearml_api_host)
     click.echo(as_table(checks), nl=False)
     if any(c.ok is False for c in checks):
         raise Verdict(1)

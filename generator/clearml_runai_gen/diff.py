@@ -132,5 +132,15 @@ def _options_from_values(values: Obj, origin: str) -> tuple[ProjectOptions, Orig
         agent_image=recorded.get("agentImage") or None,
         no_self_update=agent.get("noSelfUpdate", True) is not False,
         template_queue=recorded.get("templateQueue") or None,
+        task_kind=_task_kind(values, runai.get("priorityClass")),
     )
     return options, Origin(str(recorded.get("clearmlNamespace") or ""), str(recorded["agent"]))
+
+
+def _task_kind(values: Obj, priority: Any) -> str | None:
+    """For a preemptible priority, render chose Jobs unless told --task-kind pod: the values say which."""
+    from .plan import PREEMPTIBLE_PRIORITIES
+
+    if priority not in PREEMPTIBLE_PRIORITIES:
+        return None
+    return "job" if (values.get("rbac") or {}).get("jobs") is True else "pod"

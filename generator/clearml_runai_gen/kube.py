@@ -26,6 +26,7 @@ LIST_PATHS = {
     "RoleBinding": "/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings",
     "ServiceAccount": "/api/v1/namespaces/{namespace}/serviceaccounts",
     "Pod": "/api/v1/namespaces/{namespace}/pods",
+    "ReplicaSet": "/apis/apps/v1/namespaces/{namespace}/replicasets",
     "Event": "/api/v1/namespaces/{namespace}/events",
     "Namespace": "/api/v1/namespaces",
 }

@@ -115,6 +115,8 @@ class ProjectOptions:
     agent_image: str = ""
     no_self_update: bool = False
     template_queue: str = ""  # enterprise per-queue templates: whose template task pods get
+    pod_security: str = ""  # the Pod Security level the live namespace enforces; "" when not read
+    task_kind: str = ""  # "pod" or "job" per task; "" chooses (plan.choose_task_kind)
 
     @property
     def release(self) -> str:
@@ -136,6 +138,7 @@ class ProjectOptions:
         agent_image: str | None = None,
         no_self_update: bool = False,
         template_queue: str | None = None,
+        task_kind: str | None = None,
     ) -> ProjectOptions:
         """Apply the defaults that derive from the project, and validate everything."""
         validate_project(project)
@@ -175,6 +178,7 @@ class ProjectOptions:
             agent_image=agent_image or "",
             no_self_update=no_self_update,
             template_queue=template_queue or "",
+            task_kind="" if task_kind in (None, "auto") else str(task_kind),
         )
 
 

@@ -285,7 +285,7 @@ def _make_plan(install: AgentInstall, options: ProjectOptions) -> Plan:
             "securityContext": install.security_context,
         },
         "serviceAccount": {"annotations": install.service_account_annotations},
-        "rbac": {"jobs": install.task_kind == "job"},
+        "rbac": {"jobs": False},  # choose_task_kind
         "taskPod": task_pod,
         # what shaped these values beyond the install itself: `diff` renders again with exactly this
         "origin": {
@@ -298,11 +298,39 @@ def _make_plan(install: AgentInstall, options: ProjectOptions) -> Plan:
     }
     if install.resources:
         values["agent"]["resources"] = install.resources
-    if install.task_kind == "job":
+    task_kind = choose_task_kind(install, options, values, notes)
+    if task_kind == "job":
         notes.append("the agent creates a Job per task (CLEARML_K8S_GLUE_KIND=job): its Role may manage Jobs")
     warnings += external_refs(values, install, options)
+    if options.pod_security:
+        from .podsecurity import refusals
+
+        warnings += refusals(values, options.namespace, options.pod_security)
     if len(options.release) > HELM_RELEASE_NAME_MAX:
         warnings.append(
             f"release name {options.release!r} is longer than helm's 53 characters: install it under a shorter name"
         )
     return Plan(options=options, install=install, values=values, warnings=warnings, notes=notes)
+
+
+# Run:ai's preemptible priorities (below 100): KAI may evict such a task pod for a workload with a better claim
+PREEMPTIBLE_PRIORITIES = frozenset({"train", "build-preemptible", "interactive-preemptible"})
+GLUE_KIND = "CLEARML_K8S_GLUE_KIND"
+
+
+def choose_task_kind(install: AgentInstall, options: ProjectOptions, values: Obj, notes: list[str]) -> str:
+    """Pod or Job per task. A preempted bare pod is gone, and clearml-agent 3.0.3 leaves its task in
+    progress with no pod; a preempted Job's pod is replaced by a pending one, which the agent's pending-pods
+    monitor takes back to the queue. So preemptible priorities get Jobs unless --task-kind says otherwise."""
+    kind = options.task_kind or install.task_kind
+    if not options.task_kind and kind == "pod" and options.priority_class in PREEMPTIBLE_PRIORITIES:
+        kind = "job"
+        notes.append(
+            f"priority {options.priority_class} is preemptible: the agent creates a Job per task, so that a task "
+            "whose pod the scheduler preempts goes back to its queue and runs again (--task-kind pod turns it off)"
+        )
+    if kind != install.task_kind:
+        env = [e for e in values["agent"]["extraEnv"] if not (isinstance(e, dict) and e.get("name") == GLUE_KIND)]
+        values["agent"]["extraEnv"] = [*env, {"name": GLUE_KIND, "value": "job"}] if kind == "job" else env
+    values["rbac"]["jobs"] = kind == "job"
+    return kind

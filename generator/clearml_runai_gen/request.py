@@ -7,13 +7,16 @@ rendered with which options, and where each file goes (`targets`).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import GenError, UsageError
-from .models import HELM_RELEASE_NAME_MAX, DeliveryOptions, ProjectOptions
+from .models import HELM_RELEASE_NAME_MAX, DeliveryOptions, Obj, ProjectOptions
+from .podsecurity import namespace_level
+from .projects import find_namespace, project_namespace
 from .write import STDOUT, Target, Transaction
 
 KIND_NAMES = {"values": "values", "argocd": "Argo CD Application", "flux": "Flux HelmRelease"}
@@ -33,6 +36,7 @@ class ProjectChoices:
     agent_image: str | None = None
     template_queue: str | None = None
     no_self_update: bool = True
+    task_kind: str | None = None  # "auto" (or None), "pod", "job"
 
     def options(self, project: str, namespace: str | None) -> ProjectOptions:
         return ProjectOptions.build(
@@ -48,6 +52,7 @@ class ProjectChoices:
             agent_image=self.agent_image,
             no_self_update=self.no_self_update,
             template_queue=self.template_queue,
+            task_kind=self.task_kind,
         )
 
 
@@ -135,6 +140,21 @@ class RenderRequest:
                     f"{HELM_RELEASE_NAME_MAX}; render --format values and install it under a shorter name"
                 )
         return options
+
+    def place(self, options: list[ProjectOptions], namespaces: list[Obj]) -> list[ProjectOptions]:
+        """On a live cluster: each project in the namespace labelled for it (unless --namespace named one),
+        with the Pod Security level that namespace enforces."""
+        if not self.namespace and not self.all_projects:
+            options = [self.choices.options(o.project, project_namespace(namespaces, o.project)) for o in options]
+        return [
+            dataclasses.replace(o, pod_security=namespace_level(find_namespace(namespaces, o.namespace)))
+            for o in options
+        ]
+
+    def unplaced_note(self, reason: str) -> str:
+        """What was not checked when the namespaces could not be read."""
+        where = "" if self.namespace else "each namespace is taken to be runai-<project> (or pass --namespace); "
+        return f"the namespaces were not read ({reason}): {where}its Pod Security level was not checked"
 
     def plan_targets(self, tx: Transaction, options: list[ProjectOptions]) -> dict[str, tuple[Target, Target | None]]:
         """Where each project's files go, every one checked by `tx` before anything is rendered."""

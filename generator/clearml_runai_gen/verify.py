@@ -71,6 +71,7 @@ def verify(
     pod_spec = ((deploy.get("spec") or {}).get("template") or {}).get("spec") or {}
     sa = pod_spec.get("serviceAccountName") or "default"
     checks.append(_template_check(found["ConfigMap"], project))
+    checks.append(_enforcement_check(api, namespace, found["ConfigMap"]))
     checks.append(_permissions_check(api, namespace, sa))
     checks.append(_queue_check(deploy, found["Secret"], clearml_probe, clearml_api_host))
     checks.append(_task_pods_check(api, namespace))
@@ -117,7 +118,7 @@ def _why_not_available(api: Any, ns: str, deploy: dict[str, Any]) -> str:
     )
     pods = list_objects(api, "Pod", ns, selector=selector)
     if not pods:
-        return "no agent pod exists (see the ReplicaSet's events)"
+        return "no agent pod exists" + _replicaset_refusal(api, ns, deploy, selector)
     names = {p["metadata"]["name"] for p in pods}
     events = [
         e
@@ -142,6 +143,69 @@ def _why_not_available(api: Any, ns: str, deploy: dict[str, Any]) -> str:
                 f"pod {pod['metadata']['name']} {phase}: {waiting.get('reason')} {waiting.get('message') or ''}".strip()
             )
     return f"pod {pod['metadata']['name']} is {phase}"
+
+
+def _replicaset_refusal(api: Any, ns: str, deploy: dict[str, Any], selector: str) -> str:
+    """Why the Deployment's ReplicaSet makes no pod: its newest FailedCreate event (a Pod Security
+    admission, a quota, a webhook), as "; REASON: message"; else a pointer to the events."""
+    uid = (deploy.get("metadata") or {}).get("uid")
+    owned = {
+        rs["metadata"]["name"]
+        for rs in list_objects(api, "ReplicaSet", ns, selector=selector)
+        if any(ref.get("uid") == uid for ref in (rs["metadata"].get("ownerReferences") or []))
+    }
+    events = [
+        e
+        for e in list_objects(api, "Event", ns)
+        if (e.get("involvedObject") or {}).get("kind") == "ReplicaSet"
+        and (e.get("involvedObject") or {}).get("name") in owned
+        and e.get("type") == "Warning"
+    ]
+    if not events:
+        return " (see the ReplicaSet's events)"
+    last = max(events, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
+    message = " ".join(str(last.get("message")).split())
+    return f"; ReplicaSet {last['involvedObject']['name']}: {last.get('reason')}: {message}"
+
+
+def _enforcement_check(api: Any, ns: str, configmaps: list[dict[str, Any]]) -> Check:
+    """Run:ai's scheduler-name enforcement on the namespace (annotation runai/enforce-scheduler-name, on
+    by default in Run:ai 3.0), against the scheduler the task-pod template names."""
+    from .parse import load_document
+    from .projects import ENFORCE_SCHEDULER_ANNOTATION, RUNAI_SCHEDULER, enforces_scheduler_name, read_namespace
+
+    name = "scheduler enforcement"
+    try:
+        namespace = read_namespace(api, ns)
+    except ClusterError as exc:
+        return Check(name, None, f"not checked: {exc}")
+    if namespace is None:
+        return Check(name, None, f"not checked: namespace {ns} does not exist")
+    scheduler = ""
+    for cm in configmaps:
+        text = (cm.get("data") or {}).get("template.yaml")
+        if text is not None:
+            try:
+                tpl = load_document(str(text), "template.yaml", "reinstall the release")
+            except GenError:
+                tpl = None
+            if isinstance(tpl, dict):
+                scheduler = str((tpl.get("spec") or {}).get("schedulerName") or "")
+            break
+    enforced = enforces_scheduler_name(namespace)
+    where = f"{ENFORCE_SCHEDULER_ANNOTATION} on namespace {ns}"
+    if enforced is None:
+        return Check(name, True, f"{where} is not set (Run:ai 3.0 enforces {RUNAI_SCHEDULER} by default)")
+    if not enforced:
+        return Check(name, True, f"off ({where}: false)")
+    if scheduler and scheduler != RUNAI_SCHEDULER:
+        return Check(
+            name,
+            False,
+            f"on ({where}), and task pods name {scheduler}: Run:ai admits only {RUNAI_SCHEDULER} there; "
+            "render without --scheduler kai, or turn the enforcement off",
+        )
+    return Check(name, True, f"on ({where}); task pods name {scheduler or RUNAI_SCHEDULER}")
 
 
 def _template_check(configmaps: list[dict[str, Any]], project: str) -> Check:

@@ -198,7 +198,7 @@ def test_a_node_pool_project_lands_on_its_pools_nodes_and_its_priority_reaches_t
     department = kai.node_pool(pool, nodes=2, gpus=2)
     pool_nodes = {n for n, node in gpu_nodes(kube).items() if node["metadata"]["labels"].get("runai/node-pool") == pool}
     p = deploy(
-        kube, kai, clearml_ns, tmp_path, "--node-pool", pool, "--priority-class", "train",
+        kube, kai, clearml_ns, tmp_path, "--node-pool", pool, "--priority-class", "train", "--task-kind", "pod",
         department=department, pool=pool,
     )  # fmt: skip
     with (
