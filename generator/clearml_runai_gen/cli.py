@@ -470,6 +470,11 @@ def chart_path() -> None:
     click.echo(str(find()))
 
 
+from .operator.command import operate  # noqa: E402 (the operator's face; it imports kopf only when run)
+
+cli.add_command(operate)
+
+
 def one_line(message: str) -> str:
     return " ".join(message.split())
 
