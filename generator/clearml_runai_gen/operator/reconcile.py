@@ -19,7 +19,7 @@ from ..errors import GenError
 from ..models import AgentInstall, Obj
 from .kube import CHART_KINDS, Kube
 from .objects import RenderError, covers, key, needs_apply, owned, render_chart, to_prune
-from .spec import AgentSpec, SpecError, parse_spec
+from .spec import MANAGER, AgentSpec, SpecError, parse_spec
 from .status import (
     AGENT_UNAVAILABLE,
     APPLIED,
@@ -176,8 +176,9 @@ class Reconciler:
             if kind == "Deployment":
                 live_deploy = live
         for kind in CHART_KINDS:
+            # by the operator's mark and the owner's uid: what an earlier spec (another project) applied too
             for stale in to_prune(
-                self.kube.list(kind, ns, f"app.kubernetes.io/instance={release}"), desired, meta["uid"]
+                self.kube.list(kind, ns, f"app.kubernetes.io/managed-by={MANAGER}"), desired, meta["uid"]
             ):
                 self.kube.delete(kind, ns, stale["metadata"]["name"])
                 outcome.pruned.append(f"{kind}/{stale['metadata']['name']}")
@@ -258,10 +259,9 @@ class Reconciler:
         old = cr.get("status") or {}
         now = self._clock()
         new = build_status(outcome, old, now)
-        if not status_changed(old, new):
-            return
-        self.kube.patch_status(meta["namespace"], meta["name"], new)
         old_reason = next((c.get("reason") for c in old.get("conditions") or [] if c.get("type") == "Ready"), None)
+        if status_changed(old, new):
+            self.kube.patch_status(meta["namespace"], meta["name"], new)
         if outcome.applied:
             rotated = any(a.startswith("Secret/") for a in outcome.applied) and old_reason is not None
             message = "applied " + ", ".join(outcome.applied)
