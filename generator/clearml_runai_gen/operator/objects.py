@@ -38,13 +38,14 @@ def helm_binary() -> str:
 
 def render_chart(release: str, namespace: str, values: Obj, helm: str | None = None) -> list[Obj]:
     """The chart's objects for `values`, as `helm template` prints them (parsed)."""
+    from ..emit import _prune  # what `render` writes: empty values left to the chart's defaults
     from ..parse import load_stream
 
     helm = helm or helm_binary()
     cmd = [helm, "template", release, str(chart_path()), "--namespace", namespace, "--values", "-"]
     try:
         done = subprocess.run(
-            cmd, input=json.dumps(values), capture_output=True, text=True, timeout=HELM_TIMEOUT, check=False
+            cmd, input=json.dumps(_prune(values)), capture_output=True, text=True, timeout=HELM_TIMEOUT, check=False
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise RenderError(f"helm template of {release} did not run ({exc}); check {HELM_ENV} or PATH") from None
