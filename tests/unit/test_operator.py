@@ -431,3 +431,28 @@ def test_the_cli_starts_without_kopf() -> None:
     code = "import sys, clearml_runai_gen.cli; print('kopf' in sys.modules, 'aiohttp' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize(
+    "args,code,message",
+    [
+        (["--concurrency", "0"], 2, "--concurrency 0 must be between 1 and 64"),
+        (["--metrics-address", "nope"], 2, "--metrics-address 'nope' is not HOST:PORT"),
+        (["--resync-seconds", "0"], 2, "--resync-seconds 0 must be between 1 and 86400"),
+        (["--kubeconfig", "/nonexistent/kubeconfig"], 1, "kubeconfig /nonexistent/kubeconfig does not exist"),
+    ],
+)
+def test_operate_refuses_bad_options_in_one_line(args: list[str], code: int, message: str) -> None:
+    from tests.conftest import gen
+
+    exit_code, out, err = gen(["operate", *args])
+    assert exit_code == code and out == ""
+    assert err.startswith(f"error: {message}") and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_operate_without_kopf_says_which_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.conftest import gen
+
+    monkeypatch.setitem(sys.modules, "kopf", None)  # as if not installed
+    exit_code, _, err = gen(["operate", "--kubeconfig", "/nonexistent/kubeconfig"])
+    assert exit_code == 1 and "pip install 'clearml-runai[operator]'" in err and err.count("\n") == 1
