@@ -231,6 +231,7 @@ def operate(config: OperatorConfig) -> None:
 
     @kopf.on.startup(registry=registry)
     def _startup(settings: Any, **_: Any) -> None:
+        settings.process.ultimate_exiting_timeout = 9.5  # the last resort: SIGTERM stops it within 10 s
         settings.posting.enabled = False  # Events are the reconciler's, one per change, never per log line
         settings.scanning.disabled = True  # no watch of CRDs and namespaces for kopf's own discovery: less RBAC
         settings.watching.server_timeout = 300
