@@ -97,6 +97,10 @@ class Reconciler:
                 del self._installs[k]
             return sorted(a for a, ns in self.sources.items() if ns == namespace)
 
+    def source_namespaces(self) -> set[str]:
+        with self._lock:
+            return {self.clearml_namespace, *self.sources.values()}
+
     def forget(self, namespace: str, name: str) -> None:
         with self._lock:
             self.sources.pop((namespace, name), None)

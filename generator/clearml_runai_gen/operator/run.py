@@ -138,7 +138,7 @@ class Operator:
             except GenError as exc:
                 log.warning("resync: %s", exc)
                 continue
-            for ns in {ns for ns in self.reconciler.sources.values()}:
+            for ns in self.reconciler.source_namespaces():
                 self.reconciler.invalidate(ns)
             for item in (data or {}).get("items") or []:
                 self.queue.add((item["metadata"]["namespace"], item["metadata"]["name"]))
@@ -167,19 +167,17 @@ class Operator:
 
     def _watch_kind(self, watch: Any, fn: Any, ns: str, fields: str | None, kind: str) -> None:
         version = ""
+        listed_before = False
         while not self.stopping.is_set():
             try:
                 if not version:
-                    listed = fn(ns, field_selector=fields or "")
-                    fresh = listed.metadata.resource_version
-                    if version == "" and getattr(self, f"_seen_{kind}", False):
-                        self.clearml_changed(ns)  # a re-list after an error: something may have been missed
-                    setattr(self, f"_seen_{kind}", True)
-                    version = fresh
+                    version = fn(ns, field_selector=fields or "").metadata.resource_version
+                    if listed_before:
+                        self.clearml_changed(ns)  # listed again after an error: a change may have been missed
+                    listed_before = True
                 w = watch.Watch()
-                for event in w.stream(
-                    fn, ns, field_selector=fields or "", resource_version=version, timeout_seconds=30
-                ):
+                stream = w.stream(fn, ns, field_selector=fields or "", resource_version=version, timeout_seconds=30)
+                for event in stream:
                     if self.stopping.is_set():
                         w.stop()
                         return
