@@ -139,7 +139,7 @@ def test_fields_the_server_adds_are_no_drift() -> None:
 def test_lists_must_match_in_length_and_order() -> None:
     assert not covers([{"a": 1}], [{"a": 1}, {"b": 2}])
     assert not covers([{"a": 2}, {"a": 1}], [{"a": 1}, {"a": 2}])
-    assert not covers("1", 1) and covers(1, 1.0) and not covers(True, 1)
+    assert covers(1, 1.0) and not covers(True, 1) and not covers(1, True)
 
 
 def test_owned_objects_name_their_owner_and_secret_data_is_as_stored() -> None:
@@ -456,3 +456,14 @@ def test_operate_without_kopf_says_which_extra(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setitem(sys.modules, "kopf", None)  # as if not installed
     exit_code, _, err = gen(["operate", "--kubeconfig", "/nonexistent/kubeconfig"])
     assert exit_code == 1 and "pip install 'clearml-runai[operator]'" in err and err.count("\n") == 1
+
+
+def test_quantities_in_the_servers_canonical_form_are_no_drift() -> None:
+    desired = {
+        "resources": {"limits": {"cpu": "1000m", "memory": "1Gi"}, "requests": {"cpu": 0.5, "memory": "1073741824"}}
+    }
+    live = {"resources": {"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "500m", "memory": "1Gi"}}}
+    assert covers(live, desired)
+    live["resources"]["limits"]["cpu"] = "2"
+    assert not covers(live, desired)
+    assert not covers("1", "1x") and not covers("a", "b")

@@ -10,8 +10,10 @@ import base64
 import copy
 import json
 import os
+import re
 import shutil
 import subprocess
+from decimal import Decimal
 from typing import Any
 
 from ..chart import chart_path
@@ -111,7 +113,42 @@ def covers(live: Any, desired: Any) -> bool:
         return desired is live
     if isinstance(desired, (int, float)) and isinstance(live, (int, float)):
         return float(desired) == float(live)
-    return bool(desired == live)
+    if desired == live:
+        return True
+    # the server keeps quantities in canonical form: resources `cpu: 1000m` come back as "1", `0.5` as "500m"
+    a, b = quantity(desired), quantity(live)
+    return a is not None and a == b
+
+
+_QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei))?$")
+_SUFFIX = {
+    "m": Decimal("0.001"),
+    "k": Decimal(10) ** 3,
+    "M": Decimal(10) ** 6,
+    "G": Decimal(10) ** 9,
+    "T": Decimal(10) ** 12,
+    "P": Decimal(10) ** 15,
+    "E": Decimal(10) ** 18,
+    "Ki": Decimal(2) ** 10,
+    "Mi": Decimal(2) ** 20,
+    "Gi": Decimal(2) ** 30,
+    "Ti": Decimal(2) ** 40,
+    "Pi": Decimal(2) ** 50,
+    "Ei": Decimal(2) ** 60,
+}
+
+
+def quantity(value: Any) -> Decimal | None:
+    """A Kubernetes quantity's value ("500m", "1Gi", 2, "1e3"), or None when it is none."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return None
+    m = _QUANTITY.match(str(value).strip())
+    if not m:
+        return None
+    number = Decimal(m.group(1))
+    if m.group(2):
+        return number * Decimal(10) ** int(m.group(2)[1:])
+    return number * _SUFFIX[m.group(3)] if m.group(3) else number
 
 
 def needs_apply(live: Obj | None, desired: Obj) -> bool:
