@@ -9,6 +9,7 @@ The chart is installed with replicaCount 0, so that no stand-in pod of the opera
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -184,7 +185,8 @@ def agent_objects(kube: Kube, ns: str, project: str) -> dict[str, dict[str, Any]
 
 
 def versions(objects: dict[str, dict[str, Any]]) -> dict[str, str]:
-    return {k: v["metadata"]["resourceVersion"] for k, v in objects.items()}
+    """What changes with a write of ours: a Deployment's generation (its status moves on its own), else the version."""
+    return {k: str(v["metadata"].get("generation") or v["metadata"]["resourceVersion"]) for k, v in objects.items()}
 
 
 def test_new_project_namespace_gets_its_agent_and_ready(kube: Kube, operator: Operator) -> None:
@@ -242,10 +244,13 @@ def test_source_gone_says_why_and_leaves_agents_untouched(kube: Kube, operator: 
     ns = project_namespace(kube, project)
     wait_for("Ready", lambda: operator.ready(ns, project).get("status") == "True", timeout=90)
     before = versions(agent_objects(kube, ns, project))
-    configmaps = kube.get("configmap", operator.clearml_ns)["items"]
-    (template,) = [
-        c for c in configmaps if "template" in c["metadata"]["name"] and "kube-root" not in c["metadata"]["name"]
-    ]
+    mounted = {
+        v["configMap"]["name"]
+        for d in kube.get("deployment", operator.clearml_ns)["items"]
+        for v in d["spec"]["template"]["spec"].get("volumes") or []
+        if "configMap" in v
+    }
+    (template,) = [c for c in kube.get("configmap", operator.clearml_ns)["items"] if c["metadata"]["name"] in mounted]
     name = template["metadata"]["name"]
     kube.kubectl("delete", "configmap", name, "-n", operator.clearml_ns)
     try:
@@ -358,3 +363,74 @@ def test_idle_operator_writes_nothing(kube: Kube, operator: Operator) -> None:
     assert {
         p: operator.agent(ns, p)["metadata"]["resourceVersion"] for ns, p in zip(namespaces, projects, strict=True)
     } == agents
+
+
+def test_rotation_rolls_every_agent(kube: Kube, operator: Operator) -> None:
+    projects = [unique("p"), unique("p")]
+    namespaces = [project_namespace(kube, p) for p in projects]
+    for ns, p in zip(namespaces, projects, strict=True):
+        wait_for("Ready", lambda ns=ns, p=p: operator.ready(ns, p).get("status") == "True", timeout=90)
+
+    def checksum(ns: str, p: str) -> str:
+        deploy = kube.get("deployment", ns, f"clearml-runai-{p}")
+        return str(deploy["spec"]["template"]["metadata"]["annotations"]["checksum/secret"])
+
+    before = {p: checksum(ns, p) for ns, p in zip(namespaces, projects, strict=True)}
+    ref = None
+    for deploy in kube.get("deployment", operator.clearml_ns)["items"]:
+        for container in deploy["spec"]["template"]["spec"]["containers"]:
+            for env in container.get("env") or []:
+                if env["name"] == "CLEARML_API_ACCESS_KEY" and "secretKeyRef" in (env.get("valueFrom") or {}):
+                    ref = env["valueFrom"]["secretKeyRef"]
+    assert ref is not None, "the source agent reads no access key from a Secret"
+    rotated = "AKROTATED2"
+    patch = json.dumps({"stringData": {ref["key"]: rotated}})
+    kube.kubectl("patch", "secret", ref["name"], "-n", operator.clearml_ns, "--type=merge", "-p", patch)
+    for ns, p in zip(namespaces, projects, strict=True):
+        wait_for(f"agent {p} rolled with the new key", lambda ns=ns, p=p: checksum(ns, p) != before[p], timeout=30)
+        secret = kube.get("secret", ns, f"clearml-runai-{p}")
+        assert rotated in {base64.b64decode(v).decode() for v in secret["data"].values()}
+    events = kube.kubectl(
+        "get", "events", "-n", namespaces[0], "--field-selector", "reason=RotationSeen", "-o", "name"
+    ).stdout
+    assert events.strip(), "no RotationSeen Event on the ClearMLAgent"
+
+
+def test_source_agent_image_changed_re_renders_every_agent(kube: Kube, operator: Operator) -> None:
+    """What an upgrade of the ClearML chart does to the source agent (a new image), every agent follows."""
+    projects = [unique("p"), unique("p")]
+    namespaces = [project_namespace(kube, p) for p in projects]
+    for ns, p in zip(namespaces, projects, strict=True):
+        wait_for("Ready", lambda ns=ns, p=p: operator.ready(ns, p).get("status") == "True", timeout=90)
+    source = next(  # the agent: the Deployment that reads the access key
+        d
+        for d in kube.get("deployment", operator.clearml_ns)["items"]
+        if any(
+            e["name"] == "CLEARML_API_ACCESS_KEY"
+            for e in d["spec"]["template"]["spec"]["containers"][0].get("env") or []
+        )
+    )
+    container = source["spec"]["template"]["spec"]["containers"][0]
+    image = container["image"].rsplit(":", 1)[0] + ":1.24-99"
+    kube.kubectl(
+        "set",
+        "image",
+        f"deployment/{source['metadata']['name']}",
+        f"{container['name']}={image}",
+        "-n",
+        operator.clearml_ns,
+    )
+
+    def agent_image(ns: str, p: str) -> str:
+        return str(
+            kube.get("deployment", ns, f"clearml-runai-{p}")["spec"]["template"]["spec"]["containers"][0]["image"]
+        )
+
+    for ns, p in zip(namespaces, projects, strict=True):
+        wait_for(
+            f"agent {p} on the new image, and its status saying so",
+            lambda ns=ns, p=p: (
+                agent_image(ns, p) == image and operator.agent(ns, p)["status"].get("agentImage") == image
+            ),
+            timeout=30,
+        )
