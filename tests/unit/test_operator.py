@@ -4,6 +4,7 @@ reconcile's decisions against an in-memory API (the real API server's part is te
 from __future__ import annotations
 
 import copy
+import json
 import sys
 import threading
 from typing import Any
@@ -467,3 +468,35 @@ def test_quantities_in_the_servers_canonical_form_are_no_drift() -> None:
     live["resources"]["limits"]["cpu"] = "2"
     assert not covers(live, desired)
     assert not covers("1", "1x") and not covers("a", "b")
+
+
+def test_kopf_logs_in_as_the_kubeconfig_says(tmp_path: Any) -> None:
+    """kopf gets the same server, token and CA as the library's client (--kubeconfig, --context)."""
+    import base64 as b64
+
+    from clearml_runai_gen.operator.run import connection_info
+    from clearml_runai_gen.source import load_api_client
+
+    ca = b64.b64encode(b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n").decode()
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "other",
+        "clusters": [
+            {"name": "c", "cluster": {"server": "https://10.0.0.1:6443", "certificate-authority-data": ca}},
+            {"name": "o", "cluster": {"server": "https://10.0.0.2:6443"}},
+        ],
+        "contexts": [
+            {"name": "sa", "context": {"cluster": "c", "user": "u"}},
+            {"name": "other", "context": {"cluster": "o", "user": "u"}},
+        ],
+        "users": [{"name": "u", "user": {"token": "tok-123"}}],
+    }
+    path = tmp_path / "kubeconfig"
+    path.write_text(json.dumps(config))
+    info = connection_info(load_api_client(str(path), "sa"))
+    assert (info.server, info.scheme, info.token) == ("https://10.0.0.1:6443", "Bearer", "tok-123")
+    from pathlib import Path
+
+    assert info.ca_path and Path(info.ca_path).read_text().startswith("-----BEGIN CERTIFICATE-----")
+    assert info.insecure is False
