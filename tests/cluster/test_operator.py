@@ -46,7 +46,7 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
     while time.monotonic() < deadline:
         try:
             last = check()
-        except AssertionError as exc:
+        except (AssertionError, OSError) as exc:  # OSError: an endpoint not listening yet
             last = exc
         else:
             if last:
@@ -156,14 +156,20 @@ def operator(kube: Kube, clearml: str, tmp_path_factory: pytest.TempPathFactory)
         finally:
             kube.kubectl("delete", "clearmlagents", "--all", "-A", "--wait=false", check=False)
             kube.helm("v4", "uninstall", "clearml-runai-operator", "-n", SYSTEM_NS, check=False)
+            gone = sorted({*CREATED_NAMESPACES, clearml})
+            kube.kubectl("delete", "namespace", *gone, "--wait=false", "--ignore-not-found", check=False)
         assert code == 0, f"operator exited {code} after SIGTERM ({time.monotonic() - stopped:.1f} s)"
         assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+
+
+CREATED_NAMESPACES: list[str] = []  # removed after the module, with the ClearML install
 
 
 def project_namespace(
     kube: Kube, project: str, name: str | None = None, annotations: dict[str, str] | None = None
 ) -> str:
     ns = name or f"team-{project}"  # not runai-<project>: Run:ai lets a project have any namespace
+    CREATED_NAMESPACES.append(ns)
     kube.apply(
         [
             {
@@ -229,12 +235,29 @@ def test_drift_is_restored(kube: Kube, operator: Operator) -> None:
         "the Deployment and Role back",
         lambda: kube.kubectl("get", "deployment,role", release, "-n", ns, check=False).returncode == 0,
     )
-    patch = json.dumps({"spec": {"template": {"spec": {"schedulerName": "edited-scheduler"}}}})
-    kube.kubectl("patch", "deployment", release, "-n", ns, "--type=merge", "-p", patch)
+    # a hand edit of what the chart sets: the agent's image, and the task pods' scheduler in their template
+    container = kube.get("deployment", ns, release)["spec"]["template"]["spec"]["containers"][0]
+    kube.kubectl("set", "image", f"deployment/{release}", f"{container['name']}=edited:1", "-n", ns)
+    template = kube.get("configmap", ns, f"{release}-pod-template")
+    key = next(iter(template["data"]))
+    edited = template["data"][key].replace("schedulerName: runai-scheduler", "schedulerName: default-scheduler")
+    assert edited != template["data"][key]
+    kube.kubectl(
+        "patch",
+        "configmap",
+        f"{release}-pod-template",
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        json.dumps({"data": {key: edited}}),
+    )
     wait_for(
-        "the Deployment's schedulerName restored",
+        "the agent's image and the task pods' schedulerName restored",
         lambda: (
-            kube.get("deployment", ns, release)["spec"]["template"]["spec"].get("schedulerName") != "edited-scheduler"
+            kube.get("deployment", ns, release)["spec"]["template"]["spec"]["containers"][0]["image"]
+            == container["image"]
+            and "schedulerName: runai-scheduler" in kube.get("configmap", ns, f"{release}-pod-template")["data"][key]
         ),
     )
 
@@ -346,8 +369,16 @@ def test_idle_operator_writes_nothing(kube: Kube, operator: Operator) -> None:
     namespaces = [project_namespace(kube, p) for p in projects]
     for ns, p in zip(namespaces, projects, strict=True):
         wait_for("Ready", lambda ns=ns, p=p: operator.ready(ns, p).get("status") == "True", timeout=120)
-    time.sleep(2)
+    # idle: what earlier tests set going (other projects' re-plans) has settled: no write over a whole resync
     writes = operator.metrics()["clearml_runai_api_writes_total"]
+    for _ in range(30):
+        time.sleep(RESYNC + 1)
+        now = operator.metrics()["clearml_runai_api_writes_total"]
+        if now == writes:
+            break
+        writes = now
+    else:
+        raise AssertionError("the operator never stopped writing")
     before = {p: versions(agent_objects(kube, ns, p)) for ns, p in zip(namespaces, projects, strict=True)}
     agents = {
         p: operator.agent(ns, p)["metadata"]["resourceVersion"] for ns, p in zip(namespaces, projects, strict=True)

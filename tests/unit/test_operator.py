@@ -282,8 +282,10 @@ class MemoryKube:
         self.objects.pop((kind, ns, name), None)
 
     def patch_status(self, ns: str, name: str, status: dict[str, Any]) -> None:
+        """A JSON merge patch, as the API server applies it: a key left out stays, null removes it."""
         self.writes.append("status")
-        self.objects[("ClearMLAgent", ns, name)]["status"] = copy.deepcopy(status)
+        merged = {**(self.objects[("ClearMLAgent", ns, name)].get("status") or {}), **copy.deepcopy(status)}
+        self.objects[("ClearMLAgent", ns, name)]["status"] = {k: v for k, v in merged.items() if v is not None}
 
     def event(self, owner: Any, type_: str, reason: str, message: str, now: str) -> None:
         self.writes.append(f"event {reason}")
@@ -424,6 +426,9 @@ def test_bad_spec_touches_nothing() -> None:
     assert [w for w in kube.writes if w.startswith(("apply", "delete"))] == []
     ready = _ready(kube)
     assert ready["reason"] == "SpecInvalid" and "spec.gpuFraction" in ready["message"]
+    kube.writes.clear()
+    rec.reconcile(NS, "team-a")  # and again, as a resync does: the status it wrote stands
+    assert kube.writes == []
 
 
 def test_the_cli_starts_without_kopf() -> None:

@@ -63,6 +63,9 @@ def operate(
     verbose: bool,
 ) -> None:
     """Run the operator: give every ClearMLAgent (--all-projects: every Run:ai project) its agent; keep it right."""
+    if not verbose:  # kopf says so for every event it hands over
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+        logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     from .run import OperatorConfig
     from .run import operate as run
 

@@ -7,6 +7,7 @@ failure is a ClusterError that says what was tried. A missing object is None, ne
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from ..errors import ClusterError
@@ -27,6 +28,7 @@ PATHS = {
     "Event": "/api/v1/namespaces/{ns}/events",
     "ClearMLAgent": f"/apis/{GROUP}/{VERSION}/namespaces/{{ns}}/{PLURAL}",
 }
+log = logging.getLogger("clearml-runai-operator")
 CHART_KINDS = ("ServiceAccount", "Secret", "ConfigMap", "Role", "RoleBinding", "Deployment", "NetworkPolicy")
 
 
@@ -55,6 +57,7 @@ class Kube:
             headers["Content-Type"] = content_type
         if method != "GET":
             self.writes += 1
+            log.debug("write: %s %s", method, path)
         try:
             m, url, hdrs, payload, _ = self.api.param_serialize(
                 method,
@@ -145,4 +148,7 @@ class Kube:
             "lastTimestamp": now,
             "count": 1,
         }
-        self.create("Event", meta["namespace"], body)
+        try:
+            self.create("Event", meta["namespace"], body)
+        except ClusterError as exc:  # an Event is a courtesy: a namespace being deleted refuses it, and that is fine
+            log.debug("no Event on ClearMLAgent %s/%s: %s", meta["namespace"], meta["name"], exc)

@@ -265,7 +265,9 @@ class Reconciler:
         new = build_status(outcome, old, now)
         old_reason = next((c.get("reason") for c in old.get("conditions") or [] if c.get("type") == "Ready"), None)
         if status_changed(old, new):
-            self.kube.patch_status(meta["namespace"], meta["name"], new)
+            # a merge patch keeps what it leaves out: null removes what this outcome no longer says
+            gone = {k: None for k in old if k not in new and k != "kopf"}
+            self.kube.patch_status(meta["namespace"], meta["name"], {**new, **gone})
         if outcome.applied:
             rotated = any(a.startswith("Secret/") for a in outcome.applied) and old_reason is not None
             message = "applied " + ", ".join(outcome.applied)

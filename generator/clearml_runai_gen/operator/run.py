@@ -118,6 +118,9 @@ class Operator:
                 outcome = self.reconciler.reconcile(namespace, name)
                 if outcome is not None and outcome.reason == "ApplyFailed":
                     self._later(item)
+            except GenError as exc:  # the API refused the status write: one line, and again later
+                log.warning("ClearMLAgent %s/%s: %s", namespace, name, exc)
+                self._later(item)
             except Exception:  # a bug of ours must not end the worker; the object is tried again
                 log.exception("reconcile of ClearMLAgent %s/%s failed", namespace, name)
                 self._later(item)
