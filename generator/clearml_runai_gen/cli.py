@@ -299,6 +299,11 @@ def chart_path() -> None:
     click.echo(str(find()))
 
 
+from .operator.command import operate  # noqa: E402 (the operator's face; it imports kopf only when run)
+
+cli.add_command(operate)
+
+
 def one_line(message: str) -> str:
     """One line, with nothing in it that is shaped like a secret (an error may quote what it read)."""
     return redact_text(" ".join(message.split()))

@@ -1,0 +1,154 @@
+"""The operator's door to the API server: get, server-side apply, delete, list, status and Events.
+
+Requests go through the kubernetes client's ApiClient (its auth and TLS), as `source` makes them; a
+failure is a ClusterError that says what was tried. A missing object is None, never an error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from ..errors import ClusterError
+from ..models import Obj
+from ..source import _api_error, request_timeouts
+from .spec import GROUP, MANAGER, PLURAL, VERSION
+
+# every kind the agent chart renders (all namespaced), and the operator's own
+PATHS = {
+    "ServiceAccount": "/api/v1/namespaces/{ns}/serviceaccounts",
+    "Secret": "/api/v1/namespaces/{ns}/secrets",
+    "ConfigMap": "/api/v1/namespaces/{ns}/configmaps",
+    "Role": "/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles",
+    "RoleBinding": "/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings",
+    "Deployment": "/apis/apps/v1/namespaces/{ns}/deployments",
+    "NetworkPolicy": "/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies",
+    "Pod": "/api/v1/namespaces/{ns}/pods",
+    "Event": "/api/v1/namespaces/{ns}/events",
+    "ClearMLAgent": f"/apis/{GROUP}/{VERSION}/namespaces/{{ns}}/{PLURAL}",
+}
+log = logging.getLogger("clearml-runai-operator")
+CHART_KINDS = ("ServiceAccount", "Secret", "ConfigMap", "Role", "RoleBinding", "Deployment", "NetworkPolicy")
+
+
+class Kube:
+    """The requests of the operator; `writes` counts every write it made (for metrics and the idle test)."""
+
+    def __init__(self, api: Any) -> None:
+        self.api = api
+        self.writes = 0
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        query: dict[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = content_type
+        if method != "GET":
+            self.writes += 1
+            log.debug("write: %s %s", method, path)
+        try:
+            m, url, hdrs, payload, _ = self.api.param_serialize(
+                method,
+                path,
+                query_params=list((query or {}).items()) or None,
+                header_params=headers,
+                body=body,
+                auth_settings=["BearerToken"],
+            )
+            resp = self.api.call_api(m, url, header_params=hdrs, body=payload, _request_timeout=request_timeouts())
+            data = resp.read()
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise ClusterError(_api_error(exc.status, exc.body, exc.reason, what, self.api)) from None
+        except (HTTPError, OSError) as exc:
+            raise ClusterError(f"cannot reach the Kubernetes API to {what} ({type(exc).__name__})") from None
+        if resp.status == 404:
+            return None
+        if not 200 <= resp.status < 300:
+            raise ClusterError(_api_error(resp.status, data, resp.reason, what, self.api))
+        return json.loads(data) if data else {}
+
+    def get(self, kind: str, namespace: str, name: str) -> Obj | None:
+        return self.request("GET", f"{PATHS[kind].format(ns=namespace)}/{name}", what=f"get {kind} {namespace}/{name}")  # type: ignore[no-any-return]
+
+    def list(self, kind: str, namespace: str, selector: str = "") -> list[Obj]:
+        query = {"labelSelector": selector} if selector else None
+        data = self.request("GET", PATHS[kind].format(ns=namespace), what=f"list {kind} in {namespace}", query=query)
+        items = (data or {}).get("items") or []
+        for item in items:
+            item.setdefault("kind", kind)
+        return list(items)
+
+    def apply(self, obj: Obj) -> Obj:
+        """Server-side apply as the operator's field manager; forced: the operator owns these fields."""
+        kind, meta = obj["kind"], obj["metadata"]
+        path = f"{PATHS[kind].format(ns=meta['namespace'])}/{meta['name']}"
+        return self.request(  # type: ignore[no-any-return]
+            "PATCH",
+            path,
+            what=f"apply {kind} {meta['namespace']}/{meta['name']}",
+            body=obj,
+            query={"fieldManager": MANAGER, "force": "true"},
+            content_type="application/apply-patch+yaml",
+        )
+
+    def delete(self, kind: str, namespace: str, name: str) -> None:
+        self.request(
+            "DELETE",
+            f"{PATHS[kind].format(ns=namespace)}/{name}",
+            what=f"delete {kind} {namespace}/{name}",
+            body={"propagationPolicy": "Background"},
+        )
+
+    def create(self, kind: str, namespace: str, obj: Obj) -> Obj | None:
+        return self.request("POST", PATHS[kind].format(ns=namespace), what=f"create {kind} in {namespace}", body=obj)  # type: ignore[no-any-return]
+
+    def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        path = f"{PATHS['ClearMLAgent'].format(ns=namespace)}/{name}/status"
+        self.request(
+            "PATCH",
+            path,
+            what=f"update the status of ClearMLAgent {namespace}/{name}",
+            body={"status": status},
+            content_type="application/merge-patch+json",
+        )
+
+    def event(self, owner: Obj, type_: str, reason: str, message: str, now: str) -> None:
+        """A Kubernetes Event on the ClearMLAgent (applied, source unreadable, rotation seen)."""
+        meta = owner["metadata"]
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": owner["apiVersion"],
+                "kind": owner["kind"],
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta["uid"],
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": MANAGER},
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        try:
+            self.create("Event", meta["namespace"], body)
+        except ClusterError as exc:  # an Event is a courtesy: a namespace being deleted refuses it, and that is fine
+            log.debug("no Event on ClearMLAgent %s/%s: %s", meta["namespace"], meta["name"], exc)

@@ -1,0 +1,284 @@
+"""`operate`: the operator's process. kopf watches (ClearMLAgents, the objects they own, project
+namespaces) and feeds a work queue; worker threads reconcile; the ClearML namespace is watched apart.
+
+The only module that imports kopf, and only when `operate` runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import GenError, UsageError
+from .auto import agent_for, made_by_operator, namespace_action
+from .kube import Kube
+from .metrics import serve_metrics
+from .reconcile import Reconciler
+from .spec import GROUP, MANAGER, PLURAL, PROJECT_LABEL, VERSION
+from .workqueue import WorkQueue
+
+log = logging.getLogger("clearml-runai-operator")
+
+# the kinds the agent chart renders, watched for drift by the label the operator puts on them
+OWNED = (
+    ("", "v1", "serviceaccounts"),
+    ("", "v1", "secrets"),
+    ("", "v1", "configmaps"),
+    ("rbac.authorization.k8s.io", "v1", "roles"),
+    ("rbac.authorization.k8s.io", "v1", "rolebindings"),
+    ("apps", "v1", "deployments"),
+    ("networking.k8s.io", "v1", "networkpolicies"),
+)
+MANAGED_SELECTOR = f"app.kubernetes.io/managed-by={MANAGER}"
+RETRY_SECONDS = 5.0  # after a failed write or read of the API: level-triggered, so a retry is safe
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    clearml_namespace: str = "clearml"
+    all_projects: bool = False
+    kubeconfig: str | None = None
+    context: str | None = None
+    workers: int = 4
+    resync_seconds: float = 300.0
+    health_address: str = "0.0.0.0:8080"
+    metrics_address: str = "0.0.0.0:9090"
+
+    def check(self) -> None:
+        if not 1 <= self.workers <= 64:
+            raise UsageError(f"--concurrency {self.workers} must be between 1 and 64")
+        if not 1 <= self.resync_seconds <= 86400:
+            raise UsageError(f"--resync-seconds {self.resync_seconds:g} must be between 1 and 86400")
+        for opt, address in (("--health-address", self.health_address), ("--metrics-address", self.metrics_address)):
+            if address != "off" and not _host_port(address):
+                raise UsageError(f"{opt} {address!r} is not HOST:PORT (or off); e.g. 0.0.0.0:8080")
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    host, _, port = address.rpartition(":")
+    return (host or "0.0.0.0", int(port)) if port.isdigit() and 0 < int(port) < 65536 else None
+
+
+def connection_info(api: Any) -> Any:
+    """kopf's credentials from the same client configuration the library uses (--kubeconfig, --context, in-cluster)."""
+    import kopf
+
+    c = api.configuration
+    header = c.get_api_key_with_prefix("BearerToken") or c.get_api_key_with_prefix("authorization") or ""
+    scheme, _, token = header.partition(" ") if " " in header else ("Bearer", "", header)
+    return kopf.ConnectionInfo(
+        server=c.host,
+        ca_path=c.ssl_ca_cert or None,
+        insecure=not c.verify_ssl,
+        scheme=scheme if token else None,
+        token=token or None,
+        certificate_path=c.cert_file or None,
+        private_key_path=c.key_file or None,
+    )
+
+
+class Operator:
+    """The moving parts apart from kopf: queue, workers, resync, ClearML watch. Started and stopped by kopf's hooks."""
+
+    def __init__(self, config: OperatorConfig, api: Any) -> None:
+        self.config = config
+        self.api = api
+        self.kube = Kube(api)
+        self.reconciler = Reconciler(self.kube, config.clearml_namespace)
+        self.queue = WorkQueue()
+        self.stopping = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for i in range(self.config.workers):
+            self._thread(self._work, f"reconcile-{i}")
+        self._thread(self._resync, "resync")
+        self._thread(self._watch_clearml, "watch-clearml")
+        if self.config.metrics_address != "off":
+            host_port = _host_port(self.config.metrics_address)
+            assert host_port is not None
+            serve_metrics(host_port, self)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.queue.close()
+
+    def _thread(self, target: Any, name: str) -> None:
+        t = threading.Thread(target=target, name=name, daemon=True)
+        t.start()
+        self.threads.append(t)
+
+    def _work(self) -> None:
+        while (item := self.queue.get()) is not None:
+            namespace, name = str(item[0]), str(item[1])  # type: ignore[index]
+            try:
+                outcome = self.reconciler.reconcile(namespace, name)
+                if outcome is not None and outcome.reason == "ApplyFailed":
+                    self._later(item)
+            except GenError as exc:  # the API refused the status write: one line, and again later
+                log.warning("ClearMLAgent %s/%s: %s", namespace, name, exc)
+                self._later(item)
+            except Exception:  # a bug of ours must not end the worker; the object is tried again
+                log.exception("reconcile of ClearMLAgent %s/%s failed", namespace, name)
+                self._later(item)
+            finally:
+                self.queue.done(item)
+
+    def _later(self, item: Any) -> None:
+        timer = threading.Timer(RETRY_SECONDS, self.queue.add, (item,))
+        timer.daemon = True
+        timer.start()
+
+    def _resync(self) -> None:
+        """Every ClearMLAgent again now and then, with a fresh read of the ClearML install: what a missed
+        watch event would leave wrong is put right here, and writes still happen only on a difference."""
+        while not self.stopping.wait(self.config.resync_seconds):
+            try:
+                data = self.kube.request("GET", f"/apis/{GROUP}/{VERSION}/{PLURAL}", what="list ClearMLAgents")
+            except GenError as exc:
+                log.warning("resync: %s", exc)
+                continue
+            for ns in self.reconciler.source_namespaces():
+                self.reconciler.invalidate(ns)
+            for item in (data or {}).get("items") or []:
+                self.queue.add((item["metadata"]["namespace"], item["metadata"]["name"]))
+
+    def clearml_changed(self, namespace: str) -> None:
+        for agent in self.reconciler.invalidate(namespace):
+            self.queue.add(agent)
+
+    def _watch_clearml(self) -> None:
+        """Watch the ClearML namespace's agent Deployments, ConfigMaps, Secrets and Services: any change
+        re-plans every ClearMLAgent that reads it (a rotation rolls them, an upgrade re-renders them)."""
+        from kubernetes import client, watch
+
+        core, apps = client.CoreV1Api(self.api), client.AppsV1Api(self.api)
+        ns = self.config.clearml_namespace
+        lists = {
+            "Deployment": (apps.list_namespaced_deployment, None),
+            "ConfigMap": (core.list_namespaced_config_map, None),
+            "Secret": (core.list_namespaced_secret, "type!=helm.sh/release.v1"),
+            "Service": (core.list_namespaced_service, None),
+        }
+        for kind, (fn, fields) in lists.items():
+            self._thread(
+                lambda fn=fn, fields=fields, kind=kind: self._watch_kind(watch, fn, ns, fields, kind), f"watch-{kind}"
+            )
+
+    def _watch_kind(self, watch: Any, fn: Any, ns: str, fields: str | None, kind: str) -> None:
+        version = ""
+        listed_before = False
+        while not self.stopping.is_set():
+            try:
+                if not version:
+                    version = fn(ns, field_selector=fields or "").metadata.resource_version
+                    if listed_before:
+                        self.clearml_changed(ns)  # listed again after an error: a change may have been missed
+                    listed_before = True
+                w = watch.Watch()
+                stream = w.stream(fn, ns, field_selector=fields or "", resource_version=version, timeout_seconds=30)
+                for event in stream:
+                    if self.stopping.is_set():
+                        w.stop()
+                        return
+                    obj = event["object"]
+                    version = obj.metadata.resource_version
+                    if event["type"] in ("ADDED", "MODIFIED", "DELETED"):
+                        log.info("ClearML namespace %s: %s %s %s", ns, kind, obj.metadata.name, event["type"].lower())
+                        self.clearml_changed(ns)
+            except Exception as exc:  # 410 Gone, a dropped connection: list again
+                log.debug("watch of %s in %s: %s", kind, ns, exc)
+                version = ""
+                self.stopping.wait(2)
+
+    # ------------------------------------------------------------------ auto mode
+
+    def namespace_seen(self, body: dict[str, Any]) -> None:
+        action = namespace_action(body)
+        ns = body["metadata"]["name"]
+        try:
+            agents = self.kube.list("ClearMLAgent", ns)
+            if action == "ensure" and not agents:
+                self.kube.create("ClearMLAgent", ns, agent_for(body))
+                log.info("namespace %s: created its ClearMLAgent", ns)
+            elif action == "remove":
+                for agent in agents:
+                    if made_by_operator(agent):  # one a person made is theirs to delete
+                        self.kube.delete("ClearMLAgent", ns, agent["metadata"]["name"])
+                        log.info(
+                            "namespace %s: agent turned off, ClearMLAgent %s deleted", ns, agent["metadata"]["name"]
+                        )
+        except GenError as exc:
+            log.warning("namespace %s: %s", ns, exc)
+
+
+def operate(config: OperatorConfig) -> None:
+    """Run until SIGTERM or SIGINT (kopf's own handlers), then stop the workers and return."""
+    try:
+        import kopf
+    except ImportError:
+        raise GenError(
+            "operate needs kopf, which comes with the operator extra: pip install 'clearml-runai[operator]'"
+        ) from None
+    from ..source import load_api_client
+
+    config.check()
+    api = load_api_client(config.kubeconfig, config.context)
+    operator = Operator(config, api)
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.startup(registry=registry)
+    def _startup(settings: Any, **_: Any) -> None:
+        settings.process.ultimate_exiting_timeout = 9.5  # the last resort: SIGTERM stops it within 10 s
+        settings.posting.enabled = False  # Events are the reconciler's, one per change, never per log line
+        settings.scanning.disabled = True  # no watch of CRDs and namespaces for kopf's own discovery: less RBAC
+        settings.watching.server_timeout = 300
+        settings.watching.client_timeout = 330
+        for group, version, plural in OWNED:
+            settings.watching.label_selectors[group, version, plural] = MANAGED_SELECTOR
+        settings.watching.label_selectors["", "v1", "namespaces"] = PROJECT_LABEL
+        operator.start()
+
+    @kopf.on.cleanup(registry=registry)
+    def _cleanup(**_: Any) -> None:
+        operator.stop()
+
+    @kopf.on.login(registry=registry)
+    def _login(**_: Any) -> Any:
+        return connection_info(api)
+
+    @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
+    def _agent(type: str | None, namespace: str | None, name: str, **_: Any) -> None:  # noqa: A002 (kopf's name)
+        if type == "DELETED":
+            operator.reconciler.forget(namespace or "", name)
+        else:
+            operator.queue.add((namespace or "", name))
+
+    def _owned(body: Any, namespace: str | None, **_: Any) -> None:
+        for ref in body.get("metadata", {}).get("ownerReferences") or []:
+            if ref.get("kind") == "ClearMLAgent" and str(ref.get("apiVersion", "")).startswith(GROUP + "/"):
+                operator.queue.add((namespace or "", ref["name"]))  # drift, or the Deployment became available
+
+    for group, version, plural in OWNED:
+        kopf.on.event(group, version, plural, registry=registry, labels={"app.kubernetes.io/managed-by": MANAGER})(
+            _owned
+        )
+
+    if config.all_projects:
+
+        @kopf.on.event("", "v1", "namespaces", registry=registry, labels={PROJECT_LABEL: kopf.PRESENT})
+        def _namespace(type: str | None, body: Any, **_: Any) -> None:  # noqa: A002
+            if type != "DELETED":
+                operator.namespace_seen(dict(body))
+
+    liveness = None if config.health_address == "off" else f"http://{config.health_address}/healthz"
+    started = time.monotonic()
+    log.info("operator starting (ClearML namespace %s, auto mode %s)", config.clearml_namespace, config.all_projects)
+    try:
+        kopf.run(registry=registry, clusterwide=True, standalone=True, liveness_endpoint=liveness)
+    finally:
+        operator.stop()
+        log.info("operator stopped after %.0f s", time.monotonic() - started)

@@ -1,0 +1,467 @@
+"""The operator on the local control plane: a real API server, its garbage collector and namespace
+controller, the operator chart installed with helm, and `clearml-runai-gen operate` started with that
+chart's Deployment's args and env and a token of its ServiceAccount (so its ClusterRole is what is proven).
+
+What differs from the pod: the process runs from the venv, not the image; helm is the pinned binary
+(CLEARML_RUNAI_HELM); the health and metrics addresses are free local ports instead of the container's.
+The chart is installed with replicaCount 0, so that no stand-in pod of the operator runs beside it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT, tool
+
+from .conftest import Kube, install_clearml, unique
+
+OPERATOR_CHART = ROOT / "charts" / "clearml-runai-operator"
+CRD = OPERATOR_CHART / "crds" / "clearmlagents.clearml-runai.io.yaml"
+SYSTEM_NS = "clearml-runai-system"
+RESYNC = 5  # seconds: short, so that the idle test sees several resyncs that must write nothing
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except (AssertionError, OSError) as exc:  # OSError: an endpoint not listening yet
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what} (last: {last})")
+
+
+@dataclass
+class Operator:
+    kube: Kube
+    proc: subprocess.Popen[str]
+    log: Path
+    metrics_port: int
+    clearml_ns: str
+
+    def metrics(self) -> dict[str, float]:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).read().decode()
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                out[name] = float(value)
+        return out
+
+    def agent(self, namespace: str, name: str) -> dict[str, Any] | None:
+        proc = self.kube.kubectl("get", "clearmlagent", name, "-n", namespace, "-o", "json", check=False)
+        return json.loads(proc.stdout) if proc.returncode == 0 else None
+
+    def ready(self, namespace: str, name: str) -> dict[str, Any]:
+        agent = self.agent(namespace, name) or {}
+        status = agent.get("status") or {}
+        ready = next((c for c in status.get("conditions") or [] if c["type"] == "Ready"), {})
+        return {
+            **ready,
+            "observed": status.get("observedGeneration"),
+            "generation": agent.get("metadata", {}).get("generation"),
+        }
+
+
+def chart_container(kube: Kube) -> dict[str, Any]:
+    deploy = kube.get("deployment", SYSTEM_NS, "clearml-runai-operator")
+    return dict(deploy["spec"]["template"]["spec"]["containers"][0])
+
+
+@pytest.fixture(scope="module")
+def clearml(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> str:
+    workdir = tmp_path_factory.mktemp("clearml")
+    ns, _ = install_clearml(kube, workdir, access_key="AKOPERATOR1", secret_key="SK-operator-1")
+    return ns
+
+
+@pytest.fixture(scope="module")
+def operator(kube: Kube, clearml: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
+    workdir = tmp_path_factory.mktemp("operator")
+    kube.kubectl("apply", "--server-side", "-f", str(CRD))
+    kube.kubectl("wait", "--for=condition=Established", "crd/clearmlagents.clearml-runai.io", "--timeout=60s")
+    kube.kubectl("create", "namespace", SYSTEM_NS, check=False)
+    kube.helm(
+        "v4",
+        "upgrade",
+        "--install",
+        "clearml-runai-operator",
+        str(OPERATOR_CHART),
+        "-n",
+        SYSTEM_NS,
+        "--set",
+        f"clearmlNamespace={clearml}",
+        "--set",
+        f"resyncSeconds={RESYNC}",
+        "--set",
+        "replicaCount=0",
+    )
+    container = chart_container(kube)
+    sa = kube.get("deployment", SYSTEM_NS, "clearml-runai-operator")["spec"]["template"]["spec"]["serviceAccountName"]
+    kubeconfig = kube.service_account_kubeconfig(SYSTEM_NS, sa, workdir)
+    health, metrics = free_port(), free_port()
+    args = [a for a in container["args"] if not a.startswith(("--health-address", "--metrics-address"))]
+    args += [f"--health-address=127.0.0.1:{health}", f"--metrics-address=127.0.0.1:{metrics}"]
+    env = {e["name"]: e["value"] for e in container.get("env") or [] if "value" in e}
+    env["HOME"] = str(workdir)  # the pod's /tmp
+    log = workdir / "operator.log"
+    proc = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "clearml-runai-gen"), *args, "--kubeconfig", kubeconfig],
+        env={"PATH": os.environ["PATH"], "CLEARML_RUNAI_HELM": tool("helm"), **env},
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    op = Operator(kube, proc, log, metrics, clearml)
+    try:
+        wait_for(
+            "the operator's health endpoint",
+            lambda: urllib.request.urlopen(f"http://127.0.0.1:{health}/healthz", timeout=2).status == 200,
+        )
+        yield op
+    finally:
+        stopped = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise AssertionError(
+                f"the operator did not stop within 10 s of SIGTERM:\n{log.read_text()[-3000:]}"
+            ) from None
+        finally:
+            kube.kubectl("delete", "clearmlagents", "--all", "-A", "--wait=false", check=False)
+            kube.helm("v4", "uninstall", "clearml-runai-operator", "-n", SYSTEM_NS, check=False)
+            gone = sorted({*CREATED_NAMESPACES, clearml})
+            kube.kubectl("delete", "namespace", *gone, "--wait=false", "--ignore-not-found", check=False)
+        assert code == 0, f"operator exited {code} after SIGTERM ({time.monotonic() - stopped:.1f} s)"
+        assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+
+
+CREATED_NAMESPACES: list[str] = []  # removed after the module, with the ClearML install
+
+
+def project_namespace(
+    kube: Kube, project: str, name: str | None = None, annotations: dict[str, str] | None = None
+) -> str:
+    ns = name or f"team-{project}"  # not runai-<project>: Run:ai lets a project have any namespace
+    CREATED_NAMESPACES.append(ns)
+    kube.apply(
+        [
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": ns, "labels": {"runai/queue": project}, "annotations": annotations or {}},
+            }
+        ]
+    )
+    return ns
+
+
+def agent_objects(kube: Kube, ns: str, project: str) -> dict[str, dict[str, Any]]:
+    out = {}
+    for kind in ("serviceaccount", "role", "rolebinding", "configmap", "secret", "deployment"):
+        for obj in kube.get(kind, ns, selector=f"app.kubernetes.io/instance=clearml-runai-{project}")["items"]:
+            out[f"{kind}/{obj['metadata']['name']}"] = obj
+    return out
+
+
+def versions(objects: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """What changes with a write of ours: a Deployment's generation (its status moves on its own), else the version."""
+    return {k: str(v["metadata"].get("generation") or v["metadata"]["resourceVersion"]) for k, v in objects.items()}
+
+
+def test_new_project_namespace_gets_its_agent_and_ready(kube: Kube, operator: Operator) -> None:
+    project = unique("p")
+    ns = project_namespace(kube, project)
+    wait_for("the ClearMLAgent of the namespace", lambda: operator.agent(ns, project))
+    ready = wait_for("Ready=True", lambda: (r := operator.ready(ns, project)).get("status") == "True" and r, timeout=90)
+    assert ready["reason"] == "Applied" and ready["observed"] == ready["generation"]
+    objects = agent_objects(kube, ns, project)
+    assert {k.split("/")[0] for k in objects} == {
+        "serviceaccount",
+        "role",
+        "rolebinding",
+        "configmap",
+        "secret",
+        "deployment",
+    }
+    for obj in objects.values():
+        assert obj["metadata"]["labels"]["app.kubernetes.io/name"] == "clearml-runai-agent"
+        assert obj["metadata"]["ownerReferences"][0]["kind"] == "ClearMLAgent"
+    template = "".join(
+        v for k, o in objects.items() if k.startswith("configmap/") for v in (o.get("data") or {}).values()
+    )
+    assert "schedulerName: runai-scheduler" in template and f"runai/queue: {project}" in template
+    status = operator.agent(ns, project)["status"]
+    assert status["origin"]["clearmlNamespace"] == operator.clearml_ns
+    assert {c["name"] for c in status["checks"]} >= {"source read", "objects applied", "agent available", "task pods"}
+    printed = kube.kubectl("get", "clearmlagents", "-n", ns).stdout
+    assert printed.split("\n")[0].split() == ["NAME", "PROJECT", "QUEUES", "READY", "REASON", "AGE"]
+
+
+def test_drift_is_restored(kube: Kube, operator: Operator) -> None:
+    project = unique("p")
+    ns = project_namespace(kube, project)
+    wait_for("Ready", lambda: operator.ready(ns, project).get("status") == "True", timeout=90)
+    release = f"clearml-runai-{project}"
+    kube.kubectl("delete", "deployment", release, "-n", ns)
+    kube.kubectl("delete", "role", release, "-n", ns)
+    wait_for(
+        "the Deployment and Role back",
+        lambda: kube.kubectl("get", "deployment,role", release, "-n", ns, check=False).returncode == 0,
+    )
+    # a hand edit of what the chart sets: the agent's image, and the task pods' scheduler in their template
+    container = kube.get("deployment", ns, release)["spec"]["template"]["spec"]["containers"][0]
+    kube.kubectl("set", "image", f"deployment/{release}", f"{container['name']}=edited:1", "-n", ns)
+    template = kube.get("configmap", ns, f"{release}-pod-template")
+    key = next(iter(template["data"]))
+    edited = template["data"][key].replace("schedulerName: runai-scheduler", "schedulerName: default-scheduler")
+    assert edited != template["data"][key]
+    kube.kubectl(
+        "patch",
+        "configmap",
+        f"{release}-pod-template",
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        json.dumps({"data": {key: edited}}),
+    )
+    wait_for(
+        "the agent's image and the task pods' schedulerName restored",
+        lambda: (
+            kube.get("deployment", ns, release)["spec"]["template"]["spec"]["containers"][0]["image"]
+            == container["image"]
+            and "schedulerName: runai-scheduler" in kube.get("configmap", ns, f"{release}-pod-template")["data"][key]
+        ),
+    )
+
+
+def test_source_gone_says_why_and_leaves_agents_untouched(kube: Kube, operator: Operator) -> None:
+    project = unique("p")
+    ns = project_namespace(kube, project)
+    wait_for("Ready", lambda: operator.ready(ns, project).get("status") == "True", timeout=90)
+    before = versions(agent_objects(kube, ns, project))
+    mounted = {
+        v["configMap"]["name"]
+        for d in kube.get("deployment", operator.clearml_ns)["items"]
+        for v in d["spec"]["template"]["spec"].get("volumes") or []
+        if "configMap" in v
+    }
+    (template,) = [c for c in kube.get("configmap", operator.clearml_ns)["items"] if c["metadata"]["name"] in mounted]
+    name = template["metadata"]["name"]
+    kube.kubectl("delete", "configmap", name, "-n", operator.clearml_ns)
+    try:
+        ready = wait_for(
+            "Ready=False naming the ConfigMap",
+            lambda: (r := operator.ready(ns, project)).get("status") == "False" and r,
+        )
+        assert ready["reason"] == "SourceUnreadable" and name in ready["message"], ready
+        assert versions(agent_objects(kube, ns, project)) == before
+    finally:
+        for key in ("resourceVersion", "uid", "creationTimestamp", "managedFields"):
+            template["metadata"].pop(key, None)
+        kube.apply([template])
+    wait_for("Ready again", lambda: operator.ready(ns, project).get("status") == "True")
+
+
+def test_spec_change_applied_and_bad_spec_stays_alone(kube: Kube, operator: Operator) -> None:
+    a, b = unique("p"), unique("p")
+    ns_a, ns_b = project_namespace(kube, a), project_namespace(kube, b)
+    for ns, p in ((ns_a, a), (ns_b, b)):
+        wait_for("Ready", lambda ns=ns, p=p: operator.ready(ns, p).get("status") == "True", timeout=90)
+    patch = json.dumps({"spec": {"gpuFraction": "0.5", "priorityClass": "train"}})
+    kube.kubectl("patch", "clearmlagent", a, "-n", ns_a, "--type=merge", "-p", patch)
+
+    def template_of(ns: str, p: str) -> str:
+        cms = [o for k, o in agent_objects(kube, ns, p).items() if k.startswith("configmap/")]
+        return "".join(v for cm in cms for v in (cm.get("data") or {}).values())
+
+    wait_for(
+        "the gpu fraction in the task template",
+        lambda: "gpu-fraction" in template_of(ns_a, a) and "train" in template_of(ns_a, a),
+    )
+    wait_for("observedGeneration caught up", lambda: (r := operator.ready(ns_a, a))["observed"] == r["generation"])
+    b_before = versions(agent_objects(kube, ns_b, b))
+    kube.kubectl(
+        "patch", "clearmlagent", a, "-n", ns_a, "--type=merge", "-p", json.dumps({"spec": {"gpuFraction": "7"}})
+    )
+    ready = wait_for(
+        "Ready=False for the bad spec", lambda: (r := operator.ready(ns_a, a)).get("status") == "False" and r
+    )
+    assert ready["reason"] == "SpecInvalid" and "spec.gpuFraction" in ready["message"]
+    assert "gpu-fraction" in template_of(ns_a, a)  # what was applied stays
+    assert operator.ready(ns_b, b)["status"] == "True" and versions(agent_objects(kube, ns_b, b)) == b_before
+
+
+def test_off_deleted_and_namespace_gone_leave_nothing(kube: Kube, operator: Operator) -> None:
+    a, b, c = unique("p"), unique("p"), unique("p")
+    ns_a, ns_b, ns_c = project_namespace(kube, a), project_namespace(kube, b), project_namespace(kube, c)
+    for ns, p in ((ns_a, a), (ns_b, b), (ns_c, c)):
+        wait_for("Ready", lambda ns=ns, p=p: operator.ready(ns, p).get("status") == "True", timeout=90)
+    kube.kubectl("annotate", "namespace", ns_a, "clearml-runai.io/agent=off")
+    wait_for(
+        "no ClearMLAgent and no objects in the namespace turned off",
+        lambda: operator.agent(ns_a, a) is None and not agent_objects(kube, ns_a, a),
+    )
+    time.sleep(RESYNC + 1)
+    assert operator.agent(ns_a, a) is None, "auto mode brought back an agent turned off"
+    kube.kubectl("delete", "clearmlagent", b, "-n", ns_b)
+    wait_for("the objects of a deleted ClearMLAgent gone", lambda: not agent_objects(kube, ns_b, b))
+    kube.kubectl("delete", "namespace", ns_c, "--wait=true", "--timeout=90s")
+    assert kube.kubectl("get", "namespace", ns_c, check=False).returncode != 0
+
+
+def test_hand_installed_release_is_left_alone(kube: Kube, operator: Operator, tmp_path: Path) -> None:
+    project = unique("p")
+    ns = f"runai-{project}"
+    kube.create_namespace(ns)  # not yet a project: the release first, as a person would install it
+    values = tmp_path / "values.yaml"
+    kube.gen("render", "--project", project, "--clearml-namespace", operator.clearml_ns, "-o", str(values))
+    kube.helm(
+        "v4",
+        "install",
+        f"clearml-runai-{project}",
+        str(ROOT / "charts" / "clearml-runai-agent"),
+        "-n",
+        ns,
+        "-f",
+        str(values),
+    )
+    before = versions(agent_objects(kube, ns, project))
+    project_namespace(kube, project, name=ns)
+    ready = wait_for(
+        "HelmReleaseExists", lambda: (r := operator.ready(ns, project)).get("reason") == "HelmReleaseExists" and r
+    )
+    assert "installed with helm" in ready["message"]
+    time.sleep(RESYNC + 1)
+    assert versions(agent_objects(kube, ns, project)) == before
+    kube.helm("v4", "uninstall", f"clearml-runai-{project}", "-n", ns, check=False)
+
+
+def test_idle_operator_writes_nothing(kube: Kube, operator: Operator) -> None:
+    projects = [unique("p") for _ in range(3)]
+    namespaces = [project_namespace(kube, p) for p in projects]
+    for ns, p in zip(namespaces, projects, strict=True):
+        wait_for("Ready", lambda ns=ns, p=p: operator.ready(ns, p).get("status") == "True", timeout=120)
+    # idle: what earlier tests set going (other projects' re-plans) has settled: no write over a whole resync
+    writes = operator.metrics()["clearml_runai_api_writes_total"]
+    for _ in range(30):
+        time.sleep(RESYNC + 1)
+        now = operator.metrics()["clearml_runai_api_writes_total"]
+        if now == writes:
+            break
+        writes = now
+    else:
+        raise AssertionError("the operator never stopped writing")
+    before = {p: versions(agent_objects(kube, ns, p)) for ns, p in zip(namespaces, projects, strict=True)}
+    agents = {
+        p: operator.agent(ns, p)["metadata"]["resourceVersion"] for ns, p in zip(namespaces, projects, strict=True)
+    }
+    reconciles = sum(v for k, v in operator.metrics().items() if k.startswith("clearml_runai_reconciles_total"))
+    time.sleep(4 * RESYNC)
+    after = operator.metrics()
+    assert sum(v for k, v in after.items() if k.startswith("clearml_runai_reconciles_total")) > reconciles, (
+        "no resync ran"
+    )
+    assert after["clearml_runai_api_writes_total"] == writes
+    assert {p: versions(agent_objects(kube, ns, p)) for ns, p in zip(namespaces, projects, strict=True)} == before
+    assert {
+        p: operator.agent(ns, p)["metadata"]["resourceVersion"] for ns, p in zip(namespaces, projects, strict=True)
+    } == agents
+
+
+def test_rotation_rolls_every_agent(kube: Kube, operator: Operator) -> None:
+    projects = [unique("p"), unique("p")]
+    namespaces = [project_namespace(kube, p) for p in projects]
+    for ns, p in zip(namespaces, projects, strict=True):
+        wait_for("Ready", lambda ns=ns, p=p: operator.ready(ns, p).get("status") == "True", timeout=90)
+
+    def checksum(ns: str, p: str) -> str:
+        deploy = kube.get("deployment", ns, f"clearml-runai-{p}")
+        return str(deploy["spec"]["template"]["metadata"]["annotations"]["checksum/secret"])
+
+    before = {p: checksum(ns, p) for ns, p in zip(namespaces, projects, strict=True)}
+    ref = None
+    for deploy in kube.get("deployment", operator.clearml_ns)["items"]:
+        for container in deploy["spec"]["template"]["spec"]["containers"]:
+            for env in container.get("env") or []:
+                if env["name"] == "CLEARML_API_ACCESS_KEY" and "secretKeyRef" in (env.get("valueFrom") or {}):
+                    ref = env["valueFrom"]["secretKeyRef"]
+    assert ref is not None, "the source agent reads no access key from a Secret"
+    rotated = "AKROTATED2"
+    patch = json.dumps({"stringData": {ref["key"]: rotated}})
+    kube.kubectl("patch", "secret", ref["name"], "-n", operator.clearml_ns, "--type=merge", "-p", patch)
+    for ns, p in zip(namespaces, projects, strict=True):
+        wait_for(f"agent {p} rolled with the new key", lambda ns=ns, p=p: checksum(ns, p) != before[p], timeout=30)
+        secret = kube.get("secret", ns, f"clearml-runai-{p}")
+        assert rotated in {base64.b64decode(v).decode() for v in secret["data"].values()}
+    events = kube.kubectl(
+        "get", "events", "-n", namespaces[0], "--field-selector", "reason=RotationSeen", "-o", "name"
+    ).stdout
+    assert events.strip(), "no RotationSeen Event on the ClearMLAgent"
+
+
+def test_source_agent_image_changed_re_renders_every_agent(kube: Kube, operator: Operator) -> None:
+    """What an upgrade of the ClearML chart does to the source agent (a new image), every agent follows."""
+    projects = [unique("p"), unique("p")]
+    namespaces = [project_namespace(kube, p) for p in projects]
+    for ns, p in zip(namespaces, projects, strict=True):
+        wait_for("Ready", lambda ns=ns, p=p: operator.ready(ns, p).get("status") == "True", timeout=90)
+    source = next(  # the agent: the Deployment that reads the access key
+        d
+        for d in kube.get("deployment", operator.clearml_ns)["items"]
+        if any(
+            e["name"] == "CLEARML_API_ACCESS_KEY"
+            for e in d["spec"]["template"]["spec"]["containers"][0].get("env") or []
+        )
+    )
+    container = source["spec"]["template"]["spec"]["containers"][0]
+    image = container["image"].rsplit(":", 1)[0] + ":1.24-99"
+    kube.kubectl(
+        "set",
+        "image",
+        f"deployment/{source['metadata']['name']}",
+        f"{container['name']}={image}",
+        "-n",
+        operator.clearml_ns,
+    )
+
+    def agent_image(ns: str, p: str) -> str:
+        return str(
+            kube.get("deployment", ns, f"clearml-runai-{p}")["spec"]["template"]["spec"]["containers"][0]["image"]
+        )
+
+    for ns, p in zip(namespaces, projects, strict=True):
+        wait_for(
+            f"agent {p} on the new image, and its status saying so",
+            lambda ns=ns, p=p: (
+                agent_image(ns, p) == image and operator.agent(ns, p)["status"].get("agentImage") == image
+            ),
+            timeout=30,
+        )
