@@ -479,8 +479,8 @@ def test_kopf_logs_in_as_the_kubeconfig_says(tmp_path: Any) -> None:
     """kopf gets the same server, token and CA as the library's client (--kubeconfig, --context)."""
     import base64 as b64
 
+    from clearml_runai_gen.kube import load_api_client
     from clearml_runai_gen.operator.run import connection_info
-    from clearml_runai_gen.source import load_api_client
 
     ca = b64.b64encode(b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n").decode()
     config = {

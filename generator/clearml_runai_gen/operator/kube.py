@@ -11,8 +11,8 @@ import logging
 from typing import Any
 
 from ..errors import ClusterError
+from ..kube import _api_error, request_timeouts
 from ..models import Obj
-from ..source import _api_error, request_timeouts
 from .spec import GROUP, MANAGER, PLURAL, VERSION
 
 # every kind the agent chart renders (all namespaced), and the operator's own

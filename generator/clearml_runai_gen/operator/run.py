@@ -223,7 +223,7 @@ def operate(config: OperatorConfig) -> None:
         raise GenError(
             "operate needs kopf, which comes with the operator extra: pip install 'clearml-runai[operator]'"
         ) from None
-    from ..source import load_api_client
+    from ..kube import load_api_client
 
     config.check()
     api = load_api_client(config.kubeconfig, config.context)
