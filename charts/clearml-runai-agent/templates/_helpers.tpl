@@ -105,7 +105,7 @@ clearml.conf
 Name of the ConfigMap holding the task pod template.
 */}}
 {{- define "clearml-runai-agent.templateConfigMapName" -}}
-{{- printf "%s-pod-template" (include "clearml-runai-agent.fullname" .) }}
+{{- printf "%s-pod-template" (include "clearml-runai-agent.agentName" .) }}
 {{- end }}
 
 {{/*

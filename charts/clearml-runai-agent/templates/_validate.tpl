@@ -19,9 +19,10 @@ failing (helm's lint mode), so the chart lints clean with its empty defaults whi
 {{- fail (printf "these values are for namespace %q, not %q: install with --namespace %s" . $.Release.Namespace .) }}
 {{- end }}
 {{- end }}
-{{- if not .Values.agent.queues }}
+{{- if not (or .Values.agent.queues .Values.queueProfiles) }}
 {{- fail "agent.queues is required: the ClearML queues the agent serves" }}
 {{- end }}
+{{- include "clearml-runai-agent.validateProfiles" . }}
 {{- $_ := required "clearml.apiHost is required: the ClearML API server URL as reached from the Run:ai namespace" .Values.clearml.apiHost }}
 {{- if and .Values.clearml.existingSecretChecksum (not .Values.clearml.existingSecret) }}
 {{- fail "clearml.existingSecretChecksum is the checksum of clearml.existingSecret: set both, or neither" }}
@@ -36,5 +37,23 @@ failing (helm's lint mode), so the chart lints clean with its empty defaults whi
 {{- end }}
 {{- if and (gt (int .Values.agent.maxPods) 0) (has "--ports-mode" .Values.agent.extraArgs) }}
 {{- fail "agent.extraArgs --ports-mode needs agent.maxPods: 0: the k8s glue takes --ports-mode or --max-pods, never both, and exits at start otherwise" }}
+{{- end }}
+{{- end }}
+
+{{/*
+Queue profiles: one agent per queue, so no queue twice and no name twice.
+*/}}
+{{- define "clearml-runai-agent.validateProfiles" -}}
+{{- $names := list }}
+{{- $queues := .Values.agent.queues }}
+{{- range .Values.queueProfiles }}
+{{- if has .name $names }}
+{{- fail (printf "queueProfiles: two profiles are named %q: give each its own name" .name) }}
+{{- end }}
+{{- if has .queue $queues }}
+{{- fail (printf "queueProfiles: queue %q is served twice (by agent.queues or another profile): two agents would race for its tasks" .queue) }}
+{{- end }}
+{{- $names = append $names .name }}
+{{- $queues = append $queues .queue }}
 {{- end }}
 {{- end }}
