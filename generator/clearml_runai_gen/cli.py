@@ -140,6 +140,12 @@ def cli() -> None:
     "the queue whose template task pods get.",
 )
 @click.option(
+    "--queue-profiles",
+    metavar="FILE",
+    help="YAML mapping ClearML queue -> profile (gpuFraction, priorityClass, nodePool, taskPod): an agent "
+    "per queue with its own task pod template; `{project}` in a queue name is the project.",
+)
+@click.option(
     "--no-self-update/--self-update",
     default=True,
     show_default=True,
@@ -190,6 +196,7 @@ def render(
     cluster_domain: str,
     agent_image: str | None,
     template_queue: str | None,
+    queue_profiles: str | None,
     no_self_update: bool,
     output: str | None,
     output_dir: str | None,
@@ -242,6 +249,9 @@ def render(
             "redirect it (> values.yaml), use -o FILE, or pass --show-secrets"
         )
     from .models import ProjectOptions
+    from .profiles import load_profiles
+
+    profiles = load_profiles(queue_profiles) if queue_profiles is not None else ()
 
     def build(project: str, ns: str | None) -> ProjectOptions:
         return ProjectOptions.build(
@@ -257,6 +267,7 @@ def render(
             agent_image=agent_image,
             no_self_update=no_self_update,
             template_queue=template_queue,
+            queue_profiles=profiles,
         )
 
     options = [build(p, namespace) for p in dict.fromkeys(projects)]

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from . import __version__
 from .errors import UsageError
+from .profiles import QueueProfile
 
 Obj = dict[str, Any]
 Flavour = Literal["A", "B"]
@@ -115,6 +116,7 @@ class ProjectOptions:
     agent_image: str = ""
     no_self_update: bool = False
     template_queue: str = ""  # enterprise per-queue templates: whose template task pods get
+    queue_profiles: tuple[QueueProfile, ...] = ()  # --queue-profiles, `{project}` not yet expanded
 
     @property
     def release(self) -> str:
@@ -136,6 +138,7 @@ class ProjectOptions:
         agent_image: str | None = None,
         no_self_update: bool = False,
         template_queue: str | None = None,
+        queue_profiles: tuple[QueueProfile, ...] = (),
     ) -> ProjectOptions:
         """Apply the defaults that derive from the project, and validate everything."""
         validate_project(project)
@@ -175,6 +178,7 @@ class ProjectOptions:
             agent_image=agent_image or "",
             no_self_update=no_self_update,
             template_queue=template_queue or "",
+            queue_profiles=queue_profiles,
         )
 
 

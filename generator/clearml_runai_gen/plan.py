@@ -9,7 +9,9 @@ relies on is carried into the values, or named in a warning that says what to do
 from __future__ import annotations
 
 import copy
+import dataclasses
 
+from . import profiles as profiles_mod
 from .detect import split_image
 from .errors import InstallError, UsageError
 from .hosts import HostRewriter
@@ -75,6 +77,9 @@ def _choose_template(install: AgentInstall, options: ProjectOptions, notes: list
         return install.template
     names = list(install.queue_templates)
     queue = options.template_queue or (names[0] if len(names) == 1 else "")
+    if not queue and not options.queue_profiles:
+        # carried whole: each source queue a profile of its own (queue_profile_values); this one stands for the rest
+        return install.queue_templates[names[0]]
     if not queue:
         raise UsageError(
             f"the source agent has one task template per queue ({', '.join(names)}) and the agent this chart runs "
@@ -180,6 +185,47 @@ def task_pod_values(
         "extraContainerSpec",
     ]
     return {k: values[k] for k in order}
+
+
+def queue_profile_values(
+    install: AgentInstall,
+    options: ProjectOptions,
+    hosts: HostRewriter,
+    warnings: list[str],
+    notes: list[str],
+    agent: Obj,
+) -> Obj:
+    """`queueProfiles` of the values (none without --queue-profiles or an enterprise source's per-queue templates);
+    the queues they serve leave agent.queues."""
+    carried = bool(len(install.queue_templates) > 1 and not options.template_queue and not options.queue_profiles)
+    profiles = profiles_mod.expand(
+        options.queue_profiles or (profiles_mod.enterprise_profiles(install.queue_templates) if carried else ()),
+        options.project,
+    )
+    if not profiles:
+        return {}
+    if carried:
+        agent["queues"] = []
+        notes.append(
+            "the source agent's per-queue templates are carried whole: source queue Q is queue "
+            f"runai-{options.project}-Q of this project, served by an agent of its own with Q's template "
+            "(--template-queue picks one instead)"
+        )
+    else:
+        agent["queues"] = [q for q in agent["queues"] if q not in {p.queue for p in profiles}]
+
+    def base(profile: profiles_mod.QueueProfile) -> Obj:
+        source = install.queue_templates.get(profile.source_queue or profile.queue)
+        return source if source is not None else _choose_template(install, options, [])
+
+    def task_pod(template: Obj, profile: profiles_mod.QueueProfile) -> Obj:
+        one = dataclasses.replace(install, template=template, queue_templates={})
+        opts = dataclasses.replace(
+            options, template_queue="", gpu_fraction=profile.placement.get("gpuFraction", options.gpu_fraction)
+        )
+        return task_pod_values(one, opts, hosts, warnings, notes)
+
+    return {"queueProfiles": profiles_mod.profile_entries(profiles, base, task_pod)}
 
 
 def _command(install: AgentInstall, notes: list[str]) -> list[str]:
@@ -298,6 +344,7 @@ def _make_plan(install: AgentInstall, options: ProjectOptions) -> Plan:
     }
     if install.resources:
         values["agent"]["resources"] = install.resources
+    values.update(queue_profile_values(install, options, hosts, warnings, notes, values["agent"]))
     if install.task_kind == "job":
         notes.append("the agent creates a Job per task (CLEARML_K8S_GLUE_KIND=job): its Role may manage Jobs")
     warnings += external_refs(values, install, options)

@@ -11,8 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ruamel.yaml import YAML
 
 from tests.agent_harness.k8s_glue import parse_args
+from tests.conftest import gen
+from tests.corpus import offline
 
 from .conftest import (
     NAMESPACE,
@@ -200,3 +203,52 @@ def test_a_profile_adds_its_objects_and_changes_none_of_the_release(helm: Helm, 
     added = [doc for doc in after if doc not in before]
     assert [doc for doc in before if doc not in after] == []
     assert sorted(doc["kind"] for doc in added) == ["ConfigMap", "Deployment"]
+
+
+PROFILES_FILE = """\
+"{project}-train": {priorityClass: train}
+"{project}-build":
+  priorityClass: build
+  taskPod:
+    metadata: {labels: {kind: cpu}}
+    spec:
+      containers:
+        - resources: {limits: {nvidia.com/gpu: null}, requests: {cpu: "2"}}
+"{project}-nb": {gpuFraction: "0.5"}
+"""
+
+
+def test_render_queue_profiles_gives_an_agent_per_queue_with_its_merged_template(helm: Helm, tmp_path: Path) -> None:
+    path = tmp_path / "profiles.yaml"
+    path.write_text(PROFILES_FILE)
+    args = ["render", "--project", "team-a", "--from-file", "-", "--queue-profiles", str(path)]
+    code, out, err = gen(args, offline.dump("b-5.3.2-gpu-template"))
+    assert code == 0, err
+    values = YAML(typ="safe").load(out)
+    assert values["agent"]["queues"] == ["runai-team-a"]
+    entries = {p["queue"]: p for p in values["queueProfiles"]}
+    assert set(entries) == {"team-a-train", "team-a-build", "team-a-nb"}
+    assert entries["team-a-build"]["runai"] == {"priorityClass": "build"}
+    rendered = helm.template(values, release="clearml-runai-team-a", namespace=NAMESPACE)
+    by_queue = {
+        agent_of(rendered, d).agent_env_value("K8S_GLUE_QUEUE"): template_of(rendered, d)
+        for d in rendered.all("Deployment")
+    }
+    assert set(by_queue) == {"runai-team-a", "team-a-train", "team-a-build", "team-a-nb"}
+    source_gpu = by_queue["runai-team-a"].task_container["resources"]["limits"]["nvidia.com/gpu"]
+    assert by_queue["team-a-train"].task_container["resources"]["limits"]["nvidia.com/gpu"] == source_gpu
+    build = by_queue["team-a-build"]
+    assert "nvidia.com/gpu" not in build.task_container["resources"].get("limits", {})
+    assert build.task_container["resources"]["requests"]["cpu"] == "2"
+    assert build.task_template["metadata"]["labels"]["kind"] == "cpu"
+    assert build.task_template["metadata"]["labels"]["priorityClassName"] == "build"
+    assert by_queue["team-a-nb"].task_template["metadata"]["annotations"]["gpu-fraction"] == "0.5"
+
+
+def test_a_profile_the_chart_would_refuse_is_refused_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "profiles.yaml"
+    path.write_text('"{project}-nb": {gpuFraction: "2"}\n')
+    args = ["render", "--project", "team-a", "--from-file", "-", "--queue-profiles", str(path)]
+    code, out, err = gen(args, offline.dump("b-5.3.2-gpu-template"))
+    assert code != 0 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "gpuFraction '2'" in err and "Traceback" not in err
