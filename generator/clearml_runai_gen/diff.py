@@ -17,6 +17,7 @@ from typing import Any
 from .detect import is_secret_name
 from .errors import InputError
 from .models import Obj, ProjectOptions
+from .profiles import parse_profiles
 
 SECRET_PATHS = frozenset({"clearml.accessKey", "clearml.secretKey", "clearml.conf", "clearml.existingSecretChecksum"})
 REDACTED = "<redacted>"
@@ -155,5 +156,6 @@ def _options_from_values(values: Obj, origin: str) -> tuple[ProjectOptions, Orig
         agent_image=recorded.get("agentImage") or None,
         no_self_update=agent.get("noSelfUpdate", True) is not False,
         template_queue=recorded.get("templateQueue") or None,
+        queue_profiles=parse_profiles(recorded.get("queueProfiles") or None, f"{origin} origin.queueProfiles"),
     )
     return options, Origin(str(recorded.get("clearmlNamespace") or ""), str(recorded["agent"]))

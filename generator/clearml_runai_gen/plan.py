@@ -193,17 +193,18 @@ def queue_profile_values(
     hosts: HostRewriter,
     warnings: list[str],
     notes: list[str],
-    agent: Obj,
-) -> Obj:
-    """`queueProfiles` of the values (none without --queue-profiles or an enterprise source's per-queue templates);
-    the queues they serve leave agent.queues."""
+    values: Obj,
+) -> None:
+    """Sets `queueProfiles` of the values (none without --queue-profiles or an enterprise source's per-queue
+    templates); the queues they serve leave agent.queues, and origin records the profiles for `diff`."""
+    agent = values["agent"]
     carried = bool(len(install.queue_templates) > 1 and not options.template_queue and not options.queue_profiles)
     profiles = profiles_mod.expand(
         options.queue_profiles or (profiles_mod.enterprise_profiles(install.queue_templates) if carried else ()),
         options.project,
     )
     if not profiles:
-        return {}
+        return
     if carried:
         agent["queues"] = []
         notes.append(
@@ -225,7 +226,9 @@ def queue_profile_values(
         )
         return task_pod_values(one, opts, hosts, warnings, notes)
 
-    return {"queueProfiles": profiles_mod.profile_entries(profiles, base, task_pod)}
+    values["queueProfiles"] = profiles_mod.profile_entries(profiles, base, task_pod)
+    if options.queue_profiles:
+        values["origin"]["queueProfiles"] = profiles_mod.as_file(profiles)
 
 
 def _command(install: AgentInstall, notes: list[str]) -> list[str]:
@@ -344,7 +347,7 @@ def _make_plan(install: AgentInstall, options: ProjectOptions) -> Plan:
     }
     if install.resources:
         values["agent"]["resources"] = install.resources
-    values.update(queue_profile_values(install, options, hosts, warnings, notes, values["agent"]))
+    queue_profile_values(install, options, hosts, warnings, notes, values)
     if install.task_kind == "job":
         notes.append("the agent creates a Job per task (CLEARML_K8S_GLUE_KIND=job): its Role may manage Jobs")
     warnings += external_refs(values, install, options)

@@ -221,3 +221,23 @@ def profile_entries(
         }
         entries.append(entry)
     return entries
+
+
+def profile_rows(queue_templates: Mapping[str, Obj]) -> list[dict[str, str]]:
+    """How `render` carries an enterprise source's per-queue templates: source queue -> queue of project P."""
+    return [{"sourceQueue": p.source_queue, "queue": p.queue} for p in enterprise_profiles(queue_templates)]
+
+
+def as_file(profiles: tuple[QueueProfile, ...]) -> Obj:
+    """Profiles as a profiles file gives them (what `parse_profiles` reads back): origin records them for `diff`."""
+    out: Obj = {}
+    for profile in profiles:
+        body: Obj = {
+            key: profile.placement[value_key]
+            for key, value_key in PLACEMENT_KEYS.items()
+            if value_key in profile.placement
+        }
+        if profile.task_pod:
+            body["taskPod"] = copy.deepcopy(profile.task_pod)
+        out[profile.queue] = body
+    return out

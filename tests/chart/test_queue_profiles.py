@@ -252,3 +252,46 @@ def test_a_profile_the_chart_would_refuse_is_refused_in_one_line(tmp_path: Path)
     code, out, err = gen(args, offline.dump("b-5.3.2-gpu-template"))
     assert code != 0 and out == ""
     assert len(err.strip().splitlines()) == 1 and "gpuFraction '2'" in err and "Traceback" not in err
+
+
+def test_diff_renders_again_with_the_recorded_profiles_and_sees_their_drift(tmp_path: Path) -> None:
+    profiles = tmp_path / "profiles.yaml"
+    profiles.write_text(PROFILES_FILE)
+    source = tmp_path / "clearml.json"
+    source.write_text(offline.dump("b-5.3.2-gpu-template"))
+    out = tmp_path / "values.yaml"
+    render = ["render", "--project", "team-a", "--from-file", str(source), "--queue-profiles", str(profiles)]
+    code, _, err = gen([*render, "-o", str(out)])
+    assert code == 0, err
+    recorded = YAML(typ="safe").load(out.read_text())["origin"]["queueProfiles"]
+    assert set(recorded) == {"team-a-train", "team-a-build", "team-a-nb"}
+    code, stdout, err = gen(["diff", "--values", str(out), "--from-file", str(source)])
+    assert code == 0 and "no drift" in stdout, stdout + err
+    # the file edited by hand: a profile's merged template differs from what the install gives now
+    values = YAML(typ="safe").load(out.read_text())
+    values["queueProfiles"][0]["taskPod"]["labels"]["edited"] = "yes"
+    YAML(typ="safe").dump(values, out)
+    code, stdout, _ = gen(["diff", "--values", str(out), "--from-file", str(source)])
+    assert code == 1 and "queueProfiles" in stdout
+
+
+@pytest.mark.parametrize("fmt", ["argocd", "flux"])
+def test_gitops_formats_carry_the_profiles_with_the_credentials_apart(fmt: str, tmp_path: Path) -> None:
+    profiles = tmp_path / "profiles.yaml"
+    profiles.write_text(PROFILES_FILE)
+    secret = tmp_path / "secret.yaml"
+    args = ["render", "--project", "team-a", "--from-file", "-", "--queue-profiles", str(profiles)]
+    code, out, err = gen(
+        [*args, "--format", fmt, "--credentials-out", str(secret)], offline.dump("b-5.3.2-gpu-template")
+    )
+    assert code == 0, err
+    docs = [d for d in YAML(typ="safe").load_all(out) if d]
+    inline = [
+        d["spec"]["source"]["helm"]["valuesObject"] if fmt == "argocd" else d["spec"]["values"]
+        for d in docs
+        if d["kind"] in ("Application", "HelmRelease")
+    ]
+    (values,) = inline
+    assert {p["queue"] for p in values["queueProfiles"]} == {"team-a-train", "team-a-build", "team-a-nb"}
+    assert values["clearml"]["existingSecret"] and "secretKey" not in values["clearml"]
+    assert secret.is_file()

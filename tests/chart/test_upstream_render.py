@@ -78,6 +78,10 @@ def test_enterprise_per_queue_templates_are_carried_whole_or_chosen_not_lost(hel
     agent = json.loads(out)["agents"][0]
     assert agent["queues"] == ["default", "default-gpu"]
     assert agent["queueTemplates"] == ["default", "default-gpu"]
+    assert agent["queueProfiles"] == [
+        {"sourceQueue": "default", "queue": "runai-{project}-default"},
+        {"sourceQueue": "default-gpu", "queue": "runai-{project}-default-gpu"},
+    ]
 
 
 @pytest.mark.parametrize("version", ["3.8.2", "3.9.0", "3.10.0"])

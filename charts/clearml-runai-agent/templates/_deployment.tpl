@@ -27,7 +27,11 @@ metadata:
     {{- $origin := .Values.origin }}
     {{- if $origin.agent }}
     # where the values were rendered from (clearml-runai-gen)
-    clearml-runai.io/origin: {{ dict "clearmlNamespace" $origin.clearmlNamespace "agent" $origin.agent "clusterDomain" $origin.clusterDomain "agentImage" $origin.agentImage "templateQueue" $origin.templateQueue | toJson | quote }}
+    {{- $recorded := dict "clearmlNamespace" $origin.clearmlNamespace "agent" $origin.agent "clusterDomain" $origin.clusterDomain "agentImage" $origin.agentImage "templateQueue" $origin.templateQueue }}
+    {{- with $origin.queueProfiles }}
+    {{- $_ := set $recorded "queueProfiles" . }}
+    {{- end }}
+    clearml-runai.io/origin: {{ $recorded | toJson | quote }}
     {{- end }}
     {{- include "clearml-runai-agent.agentCheckovSkips" (dict "pod" .Values.agent.podSecurityContext "container" $securityContext "image" .Values.agent.image) | nindent 4 }}
 spec:
