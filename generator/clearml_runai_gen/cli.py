@@ -146,6 +146,19 @@ def cli() -> None:
     "per queue with its own task pod template; `{project}` in a queue name is the project.",
 )
 @click.option(
+    "--create-queue/--no-create-queue",
+    default=True,
+    show_default=True,
+    help="Let the agent create its queues in ClearML when they are missing (the glue's --create-queue).",
+)
+@click.option(
+    "--keep-finished-pods",
+    type=click.FloatRange(min=0),
+    default=0,
+    metavar="MINUTES",
+    help="Minutes a finished task pod stays for inspection before the agent deletes it [default: 0, at once].",
+)
+@click.option(
     "--no-self-update/--self-update",
     default=True,
     show_default=True,
@@ -197,6 +210,8 @@ def render(
     agent_image: str | None,
     template_queue: str | None,
     queue_profiles: str | None,
+    create_queue: bool,
+    keep_finished_pods: float,
     no_self_update: bool,
     output: str | None,
     output_dir: str | None,
@@ -268,6 +283,8 @@ def render(
             no_self_update=no_self_update,
             template_queue=template_queue,
             queue_profiles=profiles,
+            create_queue=create_queue,
+            finished_pod_minutes=keep_finished_pods,
         )
 
     options = [build(p, namespace) for p in dict.fromkeys(projects)]

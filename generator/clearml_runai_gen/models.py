@@ -117,6 +117,8 @@ class ProjectOptions:
     no_self_update: bool = False
     template_queue: str = ""  # enterprise per-queue templates: whose template task pods get
     queue_profiles: tuple[QueueProfile, ...] = ()  # --queue-profiles, `{project}` not yet expanded
+    create_queue: bool = True  # the agent creates its missing queues
+    finished_pod_minutes: float = 0  # how long finished task pods stay (0: deleted at once)
 
     @property
     def release(self) -> str:
@@ -139,6 +141,8 @@ class ProjectOptions:
         no_self_update: bool = False,
         template_queue: str | None = None,
         queue_profiles: tuple[QueueProfile, ...] = (),
+        create_queue: bool = True,
+        finished_pod_minutes: float = 0,
     ) -> ProjectOptions:
         """Apply the defaults that derive from the project, and validate everything."""
         validate_project(project)
@@ -179,6 +183,8 @@ class ProjectOptions:
             no_self_update=no_self_update,
             template_queue=template_queue or "",
             queue_profiles=queue_profiles,
+            create_queue=create_queue,
+            finished_pod_minutes=finished_pod_minutes,
         )
 
 

@@ -231,6 +231,18 @@ def queue_profile_values(
         values["origin"]["queueProfiles"] = profiles_mod.as_file(profiles)
 
 
+def _minutes(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else value
+
+
+def _extra_args(install: AgentInstall, options: ProjectOptions, notes: list[str]) -> list[str]:
+    """The source agent's extra args; its --create-queue goes when queue creation is turned off."""
+    if options.create_queue or "--create-queue" not in install.extra_args:
+        return install.extra_args
+    notes.append("the source agent creates missing queues (--create-queue); --no-create-queue drops it")
+    return [a for a in install.extra_args if a != "--create-queue"]
+
+
 def _command(install: AgentInstall, notes: list[str]) -> list[str]:
     """The source agent's command, when it is not the image's entrypoint that the chart runs by default."""
     if not install.command or [" ".join(c.split()) for c in install.command] == list(DEFAULT_AGENT_COMMAND):
@@ -318,8 +330,10 @@ def _make_plan(install: AgentInstall, options: ProjectOptions) -> Plan:
             "maxPods": install.max_pods if install.max_pods is not None else 0,
             "defaultTaskImage": install.default_task_image,
             "noSelfUpdate": options.no_self_update,
+            "createQueue": options.create_queue,
+            "finishedPodRetentionMinutes": _minutes(options.finished_pod_minutes),
             "command": _command(install, notes),
-            "extraArgs": install.extra_args,
+            "extraArgs": _extra_args(install, options, notes),
             "extraEnv": agent_env,
             "volumes": install.volumes,
             "volumeMounts": install.volume_mounts,

@@ -280,7 +280,7 @@ def _queue_check(
         return Check(
             "queue exists",
             False,
-            f"{where} has no queue {', '.join(missing)} (create it, or add --create-queue to agent.extraArgs)",
+            f"{where} has no queue {', '.join(missing)} (create it, or set agent.createQueue: true)",
         )
     return Check("queue exists", True, f"{where} has {', '.join(queues)}; the agent's credentials log in")
 

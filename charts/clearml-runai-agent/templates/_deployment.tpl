@@ -7,6 +7,9 @@ profile's (see _profiles.tpl), which serves exactly its queue with its own task 
 {{- $confKey := include "clearml-runai-agent.confKey" . }}
 {{- $secretName := include "clearml-runai-agent.secretName" . }}
 {{- $extraArgs := concat (list "--namespace" $namespace "--template-yaml" "/root/template/template.yaml") .Values.agent.extraArgs }}
+{{- if and .Values.agent.createQueue (not (has "--create-queue" $extraArgs)) }}
+{{- $extraArgs = append $extraArgs "--create-queue" }}
+{{- end }}
 {{- $securityContext := dict }}
 {{- if .Values.agent.hardened }}
 {{- $securityContext = dict "runAsNonRoot" true "readOnlyRootFilesystem" true "runAsUser" 10001 "runAsGroup" 10001 }}
@@ -126,6 +129,10 @@ spec:
             {{- if gt (int .Values.agent.maxPods) 0 }}
             - name: K8S_GLUE_MAX_PODS
               value: {{ .Values.agent.maxPods | int | toString | quote }}
+            {{- end }}
+            {{- if gt (float64 .Values.agent.finishedPodRetentionMinutes) 0.0 }}
+            - name: K8S_GLUE_COMPLETED_POD_DELETION_DELAY_MINUTES
+              value: {{ .Values.agent.finishedPodRetentionMinutes | toString | quote }}
             {{- end }}
             - name: K8S_GLUE_EXTRA_ARGS
               value: {{ join " " $extraArgs | quote }}
