@@ -153,7 +153,7 @@ def cli() -> None:
 )
 @click.option(
     "--keep-finished-pods",
-    type=click.FloatRange(min=0),
+    type=click.IntRange(min=0),
     default=0,
     metavar="MINUTES",
     help="Minutes a finished task pod stays for inspection before the agent deletes it [default: 0, at once].",
@@ -211,7 +211,7 @@ def render(
     template_queue: str | None,
     queue_profiles: str | None,
     create_queue: bool,
-    keep_finished_pods: float,
+    keep_finished_pods: int,
     no_self_update: bool,
     output: str | None,
     output_dir: str | None,

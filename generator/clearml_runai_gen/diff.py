@@ -157,7 +157,7 @@ def _options_from_values(values: Obj, origin: str) -> tuple[ProjectOptions, Orig
         no_self_update=agent.get("noSelfUpdate", True) is not False,
         template_queue=recorded.get("templateQueue") or None,
         create_queue=agent.get("createQueue") is True,
-        finished_pod_minutes=float(agent.get("finishedPodRetentionMinutes") or 0),
+        finished_pod_minutes=int(agent.get("finishedPodRetentionMinutes") or 0),
         queue_profiles=parse_profiles(recorded.get("queueProfiles") or None, f"{origin} origin.queueProfiles"),
     )
     return options, Origin(str(recorded.get("clearmlNamespace") or ""), str(recorded["agent"]))

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import __version__
 from .errors import UsageError
-from .profiles import QueueProfile
+
+if TYPE_CHECKING:
+    from .profiles import QueueProfile
 
 Obj = dict[str, Any]
 Flavour = Literal["A", "B"]
@@ -118,7 +120,7 @@ class ProjectOptions:
     template_queue: str = ""  # enterprise per-queue templates: whose template task pods get
     queue_profiles: tuple[QueueProfile, ...] = ()  # --queue-profiles, `{project}` not yet expanded
     create_queue: bool = True  # the agent creates its missing queues
-    finished_pod_minutes: float = 0  # how long finished task pods stay (0: deleted at once)
+    finished_pod_minutes: int = 0  # how long finished task pods stay (0: deleted at once)
 
     @property
     def release(self) -> str:
@@ -142,7 +144,7 @@ class ProjectOptions:
         template_queue: str | None = None,
         queue_profiles: tuple[QueueProfile, ...] = (),
         create_queue: bool = True,
-        finished_pod_minutes: float = 0,
+        finished_pod_minutes: int = 0,
     ) -> ProjectOptions:
         """Apply the defaults that derive from the project, and validate everything."""
         validate_project(project)

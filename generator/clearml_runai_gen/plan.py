@@ -231,10 +231,6 @@ def queue_profile_values(
         values["origin"]["queueProfiles"] = profiles_mod.as_file(profiles)
 
 
-def _minutes(value: float) -> int | float:
-    return int(value) if float(value).is_integer() else value
-
-
 def _extra_args(install: AgentInstall, options: ProjectOptions, notes: list[str]) -> list[str]:
     """The source agent's extra args; its --create-queue goes when queue creation is turned off."""
     if options.create_queue or "--create-queue" not in install.extra_args:
@@ -331,7 +327,7 @@ def _make_plan(install: AgentInstall, options: ProjectOptions) -> Plan:
             "defaultTaskImage": install.default_task_image,
             "noSelfUpdate": options.no_self_update,
             "createQueue": options.create_queue,
-            "finishedPodRetentionMinutes": _minutes(options.finished_pod_minutes),
+            "finishedPodRetentionMinutes": options.finished_pod_minutes,
             "command": _command(install, notes),
             "extraArgs": _extra_args(install, options, notes),
             "extraEnv": agent_env,

@@ -24,9 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
 from .chart import chart_path
 from .errors import InputError, UsageError
 
@@ -66,6 +63,8 @@ def _placement_rules() -> dict[str, tuple[str, int | None]]:
 
 def _chart_task_pod_defaults() -> Obj:
     """The chart's own taskPod defaults (its values.yaml)."""
+    from ruamel.yaml import YAML
+
     values = YAML(typ="safe", pure=True).load((chart_path() / "values.yaml").read_text())
     defaults: Obj = values["taskPod"]
     return defaults
@@ -117,6 +116,9 @@ def load_profiles(path: str) -> tuple[QueueProfile, ...]:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{where}: cannot read it ({getattr(exc, 'strerror', None) or exc})") from None
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
     try:
         doc = YAML(typ="safe", pure=True).load(text)
     except YAMLError as exc:

@@ -32,8 +32,8 @@ def pinned_agent_delay(env: dict[str, str]) -> float:
     return float(proc.stdout.strip())
 
 
-@pytest.mark.parametrize("minutes", [30, 2.5])
-def test_finished_pods_stay_as_long_as_the_pinned_agent_reads_it(helm: Helm, minutes: float) -> None:
+@pytest.mark.parametrize("minutes", [30, 1440])
+def test_finished_pods_stay_as_long_as_the_pinned_agent_reads_it(helm: Helm, minutes: int) -> None:
     rendered = helm.template(values(agent={"finishedPodRetentionMinutes": minutes}))
     env = {DELAY: rendered.agent_env_value(DELAY)}
     assert pinned_agent_delay(env) == minutes

@@ -15,8 +15,8 @@ profile's (see _profiles.tpl), which serves exactly its queue with its own task 
 {{- $securityContext = dict "runAsNonRoot" true "readOnlyRootFilesystem" true "runAsUser" 10001 "runAsGroup" 10001 }}
 {{- end }}
 {{- /* The user's securityContext wins over the hardened defaults, key by key. */}}
-{{- range $k, $v := .Values.agent.securityContext }}
-{{- $_ := set $securityContext $k $v }}
+{{- range $k, $val := .Values.agent.securityContext }}
+{{- $_ := set $securityContext $k $val }}
 {{- end }}
 {{- $securityContext = include "clearml-runai-agent.securityContext" $securityContext | fromYaml }}
 apiVersion: apps/v1
@@ -130,9 +130,9 @@ spec:
             - name: K8S_GLUE_MAX_PODS
               value: {{ .Values.agent.maxPods | int | toString | quote }}
             {{- end }}
-            {{- if gt (float64 .Values.agent.finishedPodRetentionMinutes) 0.0 }}
+            {{- if gt (int .Values.agent.finishedPodRetentionMinutes) 0 }}
             - name: K8S_GLUE_COMPLETED_POD_DELETION_DELAY_MINUTES
-              value: {{ .Values.agent.finishedPodRetentionMinutes | toString | quote }}
+              value: {{ .Values.agent.finishedPodRetentionMinutes | int | toString | quote }}
             {{- end }}
             - name: K8S_GLUE_EXTRA_ARGS
               value: {{ join " " $extraArgs | quote }}
