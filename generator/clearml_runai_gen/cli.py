@@ -85,6 +85,25 @@ def cli() -> None:
     "the queue whose template task pods get.",
 )
 @click.option(
+    "--queue-profiles",
+    metavar="FILE",
+    help="YAML mapping ClearML queue -> profile (gpuFraction, priorityClass, nodePool, taskPod): an agent "
+    "per queue with its own task pod template; `{project}` in a queue name is the project.",
+)
+@click.option(
+    "--create-queue/--no-create-queue",
+    default=True,
+    show_default=True,
+    help="Let the agent create its queues in ClearML when they are missing (the glue's --create-queue).",
+)
+@click.option(
+    "--keep-finished-pods",
+    type=click.IntRange(min=0),
+    default=0,
+    metavar="MINUTES",
+    help="Minutes a finished task pod stays for inspection before the agent deletes it [default: 0, at once].",
+)
+@click.option(
     "--no-self-update/--self-update",
     default=True,
     show_default=True,

@@ -16,6 +16,7 @@ from typing import Any
 
 from .errors import InputError
 from .models import Obj, ProjectOptions
+from .profiles import parse_profiles
 from .redact import REDACTED, is_annotation_secret, is_secret_field, is_secret_name, redact, redact_data
 
 __all__ = ["REDACTED", "redact", "redact_data"]  # the CLI redacts with the same functions
@@ -133,6 +134,9 @@ def _options_from_values(values: Obj, origin: str) -> tuple[ProjectOptions, Orig
         no_self_update=agent.get("noSelfUpdate", True) is not False,
         template_queue=recorded.get("templateQueue") or None,
         task_kind=_task_kind(values, runai.get("priorityClass")),
+        create_queue=agent.get("createQueue") is True,
+        finished_pod_minutes=int(agent.get("finishedPodRetentionMinutes") or 0),
+        queue_profiles=parse_profiles(recorded.get("queueProfiles") or None, f"{origin} origin.queueProfiles"),
     )
     return options, Origin(str(recorded.get("clearmlNamespace") or ""), str(recorded["agent"]))
 

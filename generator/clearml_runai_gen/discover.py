@@ -6,6 +6,7 @@ from typing import Any, cast
 
 from .detect import find_agents, read_install, role_verbs
 from .errors import GenError, LimitError
+from .profiles import profile_rows
 from .redact import redact_data
 from .source import Source
 
@@ -40,6 +41,7 @@ def discover(source: Source) -> dict[str, Any]:
                 "templateConfigMap": install.template_configmap,
                 "templateNamespace": install.template_namespace,
                 "queueTemplates": sorted(install.queue_templates),
+                "queueProfiles": profile_rows(install.queue_templates),
                 "taskKind": install.task_kind,
                 "credentials": {
                     "source": install.credentials.source,
@@ -93,7 +95,9 @@ def as_table(report: dict[str, Any]) -> str:
             ("  credentials", f"{agent['credentials']['source']} (redacted)"),
         ]
         if agent["queueTemplates"]:
-            rows.append(("  queue templates", ", ".join(agent["queueTemplates"]) + " (choose with --template-queue)"))
+            templates = ", ".join(agent["queueTemplates"])
+            rows.append(("  queue templates", f"{templates} (an agent each; --template-queue picks one)"))
+            rows += [("  queue profile", f"{p['sourceQueue']} -> queue {p['queue']}") for p in agent["queueProfiles"]]
         rows += [("  note", n) for n in agent["notes"]]
         rows += [("  warning", w) for w in agent["warnings"]]
     for role, verbs in sorted(report["roles"].items()):

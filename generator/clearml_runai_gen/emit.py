@@ -19,6 +19,9 @@ COMMENTS: dict[str, str] = {
     "agent.queues": "ClearML queues this agent serves",
     "agent.workerId": "ClearML worker id of this agent (unique per project)",
     "agent.noSelfUpdate": "do not pip-upgrade the agent at every start (CLEARML_AGENT_NO_UPDATE)",
+    "agent.createQueue": "the agent creates its queues in ClearML when they are missing (--no-create-queue: off)",
+    "agent.finishedPodRetentionMinutes": "minutes a finished task pod stays for inspection (--keep-finished-pods)",
+    "queueProfiles": "an agent per queue, each with its own task pod template (--queue-profiles)",
     "taskPod": "the template of every task pod (the chart adds scheduler, project labels, hosts and credentials)",
     "origin": "what these values were rendered from and with; `clearml-runai-gen diff` renders again with it",
 }

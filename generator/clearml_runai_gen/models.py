@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import __version__
 from .errors import UsageError
+
+if TYPE_CHECKING:
+    from .profiles import QueueProfile
 
 Obj = dict[str, Any]
 Flavour = Literal["A", "B"]
@@ -117,6 +120,9 @@ class ProjectOptions:
     template_queue: str = ""  # enterprise per-queue templates: whose template task pods get
     pod_security: str = ""  # the Pod Security level the live namespace enforces; "" when not read
     task_kind: str = ""  # "pod" or "job" per task; "" chooses (plan.choose_task_kind)
+    queue_profiles: tuple[QueueProfile, ...] = ()  # --queue-profiles, `{project}` not yet expanded
+    create_queue: bool = True  # the agent creates its missing queues
+    finished_pod_minutes: int = 0  # how long finished task pods stay (0: deleted at once)
 
     @property
     def release(self) -> str:
@@ -139,6 +145,9 @@ class ProjectOptions:
         no_self_update: bool = False,
         template_queue: str | None = None,
         task_kind: str | None = None,
+        queue_profiles: tuple[QueueProfile, ...] = (),
+        create_queue: bool = True,
+        finished_pod_minutes: int = 0,
     ) -> ProjectOptions:
         """Apply the defaults that derive from the project, and validate everything."""
         validate_project(project)
@@ -179,6 +188,9 @@ class ProjectOptions:
             no_self_update=no_self_update,
             template_queue=template_queue or "",
             task_kind="" if task_kind in (None, "auto") else str(task_kind),
+            queue_profiles=queue_profiles,
+            create_queue=create_queue,
+            finished_pod_minutes=finished_pod_minutes,
         )
 
 

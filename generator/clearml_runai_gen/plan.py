@@ -9,7 +9,9 @@ relies on is carried into the values, or named in a warning that says what to do
 from __future__ import annotations
 
 import copy
+import dataclasses
 
+from . import profiles as profiles_mod
 from .detect import split_image
 from .errors import InstallError, UsageError
 from .hosts import HostRewriter, without_userinfo
@@ -75,6 +77,9 @@ def _choose_template(install: AgentInstall, options: ProjectOptions, notes: list
         return install.template
     names = list(install.queue_templates)
     queue = options.template_queue or (names[0] if len(names) == 1 else "")
+    if not queue and not options.queue_profiles:
+        # carried whole: each source queue a profile of its own (queue_profile_values); this one stands for the rest
+        return install.queue_templates[names[0]]
     if not queue:
         raise UsageError(
             f"the source agent has one task template per queue ({', '.join(names)}) and the agent this chart runs "
@@ -182,6 +187,58 @@ def task_pod_values(
     return {k: values[k] for k in order}
 
 
+def queue_profile_values(
+    install: AgentInstall,
+    options: ProjectOptions,
+    hosts: HostRewriter,
+    warnings: list[str],
+    notes: list[str],
+    values: Obj,
+) -> None:
+    """Sets `queueProfiles` of the values (none without --queue-profiles or an enterprise source's per-queue
+    templates); the queues they serve leave agent.queues, and origin records the profiles for `diff`."""
+    agent = values["agent"]
+    carried = bool(len(install.queue_templates) > 1 and not options.template_queue and not options.queue_profiles)
+    profiles = profiles_mod.expand(
+        options.queue_profiles or (profiles_mod.enterprise_profiles(install.queue_templates) if carried else ()),
+        options.project,
+    )
+    if not profiles:
+        return
+    if carried:
+        agent["queues"] = []
+        notes.append(
+            "the source agent's per-queue templates are carried whole: source queue Q is queue "
+            f"runai-{options.project}-Q of this project, served by an agent of its own with Q's template "
+            "(--template-queue picks one instead)"
+        )
+    else:
+        agent["queues"] = [q for q in agent["queues"] if q not in {p.queue for p in profiles}]
+
+    def base(profile: profiles_mod.QueueProfile) -> Obj:
+        source = install.queue_templates.get(profile.source_queue or profile.queue)
+        return source if source is not None else _choose_template(install, options, [])
+
+    def task_pod(template: Obj, profile: profiles_mod.QueueProfile) -> Obj:
+        one = dataclasses.replace(install, template=template, queue_templates={})
+        opts = dataclasses.replace(
+            options, template_queue="", gpu_fraction=profile.placement.get("gpuFraction", options.gpu_fraction)
+        )
+        return task_pod_values(one, opts, hosts, warnings, notes)
+
+    values["queueProfiles"] = profiles_mod.profile_entries(profiles, base, task_pod)
+    if options.queue_profiles:
+        values["origin"]["queueProfiles"] = profiles_mod.as_file(profiles)
+
+
+def _extra_args(install: AgentInstall, options: ProjectOptions, notes: list[str]) -> list[str]:
+    """The source agent's extra args; its --create-queue goes when queue creation is turned off."""
+    if options.create_queue or "--create-queue" not in install.extra_args:
+        return install.extra_args
+    notes.append("the source agent creates missing queues (--create-queue); --no-create-queue drops it")
+    return [a for a in install.extra_args if a != "--create-queue"]
+
+
 def _command(install: AgentInstall, notes: list[str]) -> list[str]:
     """The source agent's command, when it is not the image's entrypoint that the chart runs by default."""
     if not install.command or [" ".join(c.split()) for c in install.command] == list(DEFAULT_AGENT_COMMAND):
@@ -269,8 +326,10 @@ def _make_plan(install: AgentInstall, options: ProjectOptions) -> Plan:
             "maxPods": install.max_pods if install.max_pods is not None else 0,
             "defaultTaskImage": install.default_task_image,
             "noSelfUpdate": options.no_self_update,
+            "createQueue": options.create_queue,
+            "finishedPodRetentionMinutes": options.finished_pod_minutes,
             "command": _command(install, notes),
-            "extraArgs": install.extra_args,
+            "extraArgs": _extra_args(install, options, notes),
             "extraEnv": agent_env,
             "volumes": install.volumes,
             "volumeMounts": install.volume_mounts,
@@ -298,6 +357,7 @@ def _make_plan(install: AgentInstall, options: ProjectOptions) -> Plan:
     }
     if install.resources:
         values["agent"]["resources"] = install.resources
+    queue_profile_values(install, options, hosts, warnings, notes, values)
     task_kind = choose_task_kind(install, options, values, notes)
     if task_kind == "job":
         notes.append("the agent creates a Job per task (CLEARML_K8S_GLUE_KIND=job): its Role may manage Jobs")
@@ -323,10 +383,15 @@ def choose_task_kind(install: AgentInstall, options: ProjectOptions, values: Obj
     progress with no pod; a preempted Job's pod is replaced by a pending one, which the agent's pending-pods
     monitor takes back to the queue. So preemptible priorities get Jobs unless --task-kind says otherwise."""
     kind = options.task_kind or install.task_kind
-    if not options.task_kind and kind == "pod" and options.priority_class in PREEMPTIBLE_PRIORITIES:
+    # every agent of the release (the queue profiles' too) shares the agent's env, so one preemptible
+    # priority among them makes them all create Jobs
+    profiles = values.get("queueProfiles") or []
+    priorities = [options.priority_class, *((p.get("runai") or {}).get("priorityClass") for p in profiles)]
+    preemptible = next((p for p in priorities if p in PREEMPTIBLE_PRIORITIES), None)
+    if not options.task_kind and kind == "pod" and preemptible:
         kind = "job"
         notes.append(
-            f"priority {options.priority_class} is preemptible: the agent creates a Job per task, so that a task "
+            f"priority {preemptible} is preemptible: the agent creates a Job per task, so that a task "
             "whose pod the scheduler preempts goes back to its queue and runs again (--task-kind pod turns it off)"
         )
     if kind != install.task_kind:

@@ -16,6 +16,7 @@ from pathlib import Path
 from .errors import GenError, UsageError
 from .models import HELM_RELEASE_NAME_MAX, DeliveryOptions, Obj, ProjectOptions
 from .podsecurity import namespace_level
+from .profiles import QueueProfile, load_profiles
 from .projects import find_namespace, project_namespace
 from .write import STDOUT, Target, Transaction
 
@@ -37,6 +38,9 @@ class ProjectChoices:
     template_queue: str | None = None
     no_self_update: bool = True
     task_kind: str | None = None  # "auto" (or None), "pod", "job"
+    queue_profiles: tuple[QueueProfile, ...] = ()  # --queue-profiles, loaded
+    create_queue: bool = True
+    finished_pod_minutes: int = 0  # --keep-finished-pods
 
     def options(self, project: str, namespace: str | None) -> ProjectOptions:
         return ProjectOptions.build(
@@ -53,6 +57,9 @@ class ProjectChoices:
             no_self_update=self.no_self_update,
             template_queue=self.template_queue,
             task_kind=self.task_kind,
+            queue_profiles=self.queue_profiles,
+            create_queue=self.create_queue,
+            finished_pod_minutes=self.finished_pod_minutes,
         )
 
 
@@ -108,7 +115,15 @@ class RenderRequest:
             argocd_namespace=argocd_namespace,
             argocd_project=argocd_project,
         )
-        project_choices = ProjectChoices(queues=queues, **choices)  # type: ignore[arg-type]
+        profiles_file = choices.pop("queue_profiles", None)
+        profiles = load_profiles(str(profiles_file)) if profiles_file is not None else ()
+        minutes = int(choices.pop("keep_finished_pods", None) or 0)
+        project_choices = ProjectChoices(
+            queues=queues,
+            queue_profiles=profiles,
+            finished_pod_minutes=minutes,
+            **choices,  # type: ignore[arg-type]
+        )
         unique = tuple(dict.fromkeys(projects))
         return cls(
             projects=unique,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import re
 from dataclasses import dataclass
@@ -60,6 +61,8 @@ def verify(
     if not deploys:
         checks.append(Check("agent available", False, f"no Deployment of release {release} in {namespace}"))
         return checks
+    if len(deploys) > 1:  # queue profiles: an agent per queue
+        return checks + _several_agents(api, project, namespace, found, clearml_probe, clearml_api_host)
     deploy = deploys[0]
     status = deploy.get("status") or {}
     available = int(status.get("availableReplicas") or 0) >= 1
@@ -74,6 +77,38 @@ def verify(
     checks.append(_enforcement_check(api, namespace, found["ConfigMap"]))
     checks.append(_permissions_check(api, namespace, sa))
     checks.append(_queue_check(deploy, found["Secret"], clearml_probe, clearml_api_host))
+    checks.append(_task_pods_check(api, namespace))
+    return checks
+
+
+def _several_agents(
+    api: Any,
+    project: str,
+    namespace: str,
+    found: dict[str, list[dict[str, Any]]],
+    clearml_probe: Any,
+    clearml_api_host: str | None,
+) -> list[Check]:
+    """A line per agent (available, and its queue) and per task-pod template, named after its object."""
+    checks: list[Check] = []
+    deploys = sorted(found["Deployment"], key=lambda d: str(d["metadata"]["name"]))
+    for deploy in deploys:
+        name = deploy["metadata"]["name"]
+        status = deploy.get("status") or {}
+        available = int(status.get("availableReplicas") or 0) >= 1
+        detail = f"{status.get('availableReplicas') or 0}/{(deploy.get('spec') or {}).get('replicas', 1)} available"
+        if not available:
+            detail += "; " + _why_not_available(api, namespace, deploy)
+        queue = str((_env(deploy).get("K8S_GLUE_QUEUE") or {}).get("value", ""))
+        checks.append(Check(f"agent {name} ({queue})", available, detail))
+        check = _queue_check(deploy, found["Secret"], clearml_probe, clearml_api_host)
+        checks.append(dataclasses.replace(check, name=f"agent {name}: queue exists"))
+    for cm in found["ConfigMap"]:
+        if "template.yaml" in (cm.get("data") or {}):
+            check = _template_check([cm], project)
+            checks.append(dataclasses.replace(check, name=f"task-pod template {cm['metadata']['name']}"))
+    pod_spec = ((deploys[0].get("spec") or {}).get("template") or {}).get("spec") or {}
+    checks.append(_permissions_check(api, namespace, pod_spec.get("serviceAccountName") or "default"))
     checks.append(_task_pods_check(api, namespace))
     return checks
 
@@ -310,7 +345,7 @@ def _queue_check(
         return Check(
             "queue exists",
             False,
-            f"{where} has no queue {', '.join(missing)} (create it, or add --create-queue to agent.extraArgs)",
+            f"{where} has no queue {', '.join(missing)} (create it, or set agent.createQueue: true)",
         )
     return Check("queue exists", True, f"{where} has {', '.join(queues)}; the agent's credentials log in")
 

@@ -105,11 +105,16 @@ def sa_kubeconfig(kubectl: Kubectl, namespace: str, sa: str, path: Path, duratio
 Objects = dict[str, Any]
 
 
-def _release_objects(kubectl: Kubectl, namespace: str, release: str) -> tuple[Objects, Objects, Objects]:
-    """The release's agent Deployment, and the namespace's ConfigMaps and Secrets by name."""
+def _release_objects(
+    kubectl: Kubectl, namespace: str, release: str, deployment: str | None = None
+) -> tuple[Objects, Objects, Objects]:
+    """The release's agent Deployment (`deployment`, one of a release with queue profiles), and the
+    namespace's ConfigMaps and Secrets by name."""
     deploys = json.loads(
         kubectl("get", "deployment", "-n", namespace, "-l", f"app.kubernetes.io/instance={release}", "-o", "json")
     )["items"]
+    if deployment is not None:
+        deploys = [d for d in deploys if d["metadata"]["name"] == deployment]
     if len(deploys) != 1:
         raise AgentHarnessError(f"release {release} in {namespace} has {len(deploys)} Deployments, expected 1")
     by_name = {}
@@ -137,9 +142,10 @@ class AgentDaemon:
         *,
         poll_interval: float = 1.0,
         extra_env: Mapping[str, str] | None = None,
+        deployment_name: str | None = None,
     ) -> None:
         kubectl = kubectl_as(admin_kubeconfig)
-        deployment, configmaps, secrets = _release_objects(kubectl, namespace, release)
+        deployment, configmaps, secrets = _release_objects(kubectl, namespace, release, deployment_name)
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         sa = deployment["spec"]["template"]["spec"].get("serviceAccountName") or "default"

@@ -61,12 +61,16 @@ def test_job_mode_turns_on_the_rbac_for_jobs(helm: Helm, version: str) -> None:
     assert "Job per task" in err
 
 
-def test_enterprise_per_queue_templates_are_chosen_not_lost(helm: Helm) -> None:
+def test_enterprise_per_queue_templates_are_carried_whole_or_chosen_not_lost(helm: Helm) -> None:
     dump = offline.dump("b-4.0.10-enterprise")
-    code, out, err = gen(["render", "--project", PROJECT, "--from-file", "-"], dump)
-    assert code == 2 and out == ""
-    assert len(err.strip().splitlines()) == 1 and "default, default-gpu" in err and "--template-queue" in err
+    values, err = render("b-4.0.10-enterprise")
+    assert not values["agent"].get("queues") and "carried whole" in err
+    profiles = {p["queue"]: p for p in values["queueProfiles"]}
+    assert set(profiles) == {f"runai-{PROJECT}-default", f"runai-{PROJECT}-default-gpu"}
+    assert profiles[f"runai-{PROJECT}-default-gpu"]["taskPod"]["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert len(install(helm, values).all("Deployment")) == 2
     values, _ = render("b-4.0.10-enterprise", "--template-queue", "default-gpu")
+    assert "queueProfiles" not in values
     task = install(helm, values).task_container
     assert task["resources"]["limits"]["nvidia.com/gpu"] == 1
     code, out, _ = gen(["discover", "--from-file", "-", "-o", "json"], dump)
@@ -74,6 +78,10 @@ def test_enterprise_per_queue_templates_are_chosen_not_lost(helm: Helm) -> None:
     agent = json.loads(out)["agents"][0]
     assert agent["queues"] == ["default", "default-gpu"]
     assert agent["queueTemplates"] == ["default", "default-gpu"]
+    assert agent["queueProfiles"] == [
+        {"sourceQueue": "default", "queue": "runai-{project}-default"},
+        {"sourceQueue": "default-gpu", "queue": "runai-{project}-default-gpu"},
+    ]
 
 
 @pytest.mark.parametrize("version", ["3.8.2", "3.9.0", "3.10.0"])

@@ -128,3 +128,46 @@ def test_task_pods_check_says_why_a_task_pod_waits(
     assert (check.ok, check.name) == (ok, "task pods") and needle in check.detail, check
     assert seen == ["CLEARML"]  # only the pods the agent made
     assert "\n" not in as_table([check]).rstrip("\n")
+
+
+def test_verify_gives_a_line_per_agent_and_queue_of_queue_profiles(monkeypatch: pytest.MonkeyPatch) -> None:
+    from clearml_runai_gen import verify
+
+    def agent(name: str, queue: str, available: int) -> dict[str, Any]:
+        deploy = deployment()
+        env = deploy["spec"]["template"]["spec"]["containers"][0]["env"]
+        env[1]["value"] = queue
+        deploy.update(metadata={"name": name}, status={"availableReplicas": available})
+        deploy["spec"]["replicas"] = 1
+        return deploy
+
+    template = "metadata: {labels: {project: team-a}}\nspec: {schedulerName: runai-scheduler}\n"
+    objects = {
+        "Deployment": [
+            agent("clearml-runai-team-a-train", "team-a-train", 1),
+            agent("clearml-runai-team-a-cpu", "team-a-cpu", 0),
+        ],
+        "ConfigMap": [
+            {"metadata": {"name": f"clearml-runai-team-a-{p}-pod-template"}, "data": {"template.yaml": template}}
+            for p in ("train", "cpu")
+        ],
+        "Secret": SECRETS,
+        "ServiceAccount": [{"metadata": {"name": "clearml-runai-team-a"}}],
+        "Role": [{"metadata": {"name": "clearml-runai-team-a"}}],
+        "RoleBinding": [{"metadata": {"name": "clearml-runai-team-a"}}],
+    }
+    monkeypatch.setattr(verify, "list_objects", lambda api, kind, namespace="", *, selector=None: objects.get(kind, []))
+    monkeypatch.setattr(verify, "_why_not_available", lambda api, ns, deploy: "pod pending")
+    monkeypatch.setattr(verify, "_permissions_check", lambda api, ns, sa: verify.Check("permissions", True, sa))
+    with ClearMLStandIn(KEY, SECRET) as clearml:
+        clearml.add_queue("team-a-train")
+        checks = verify.verify(None, "team-a", "runai-team-a", clearml_api_host=clearml.url)
+    by_name = {c.name: c for c in checks}
+    assert by_name["agent clearml-runai-team-a-train (team-a-train)"].ok is True
+    assert by_name["agent clearml-runai-team-a-cpu (team-a-cpu)"].ok is False
+    assert by_name["agent clearml-runai-team-a-train: queue exists"].ok is True
+    cpu_queue = by_name["agent clearml-runai-team-a-cpu: queue exists"]
+    assert cpu_queue.ok is False and "has no queue team-a-cpu" in cpu_queue.detail
+    for profile in ("train", "cpu"):
+        assert by_name[f"task-pod template clearml-runai-team-a-{profile}-pod-template"].ok is True
+    assert len(as_table(checks).strip().splitlines()) == len(checks)
