@@ -149,6 +149,11 @@ class ProjectOptions:
             qs.extend(q.strip() for q in item.split(",") if q.strip())
         if not qs:
             qs = [RUNAI_NAMESPACE_PREFIX + project]
+        for i, q in enumerate(qs):
+            if any(c.isspace() for c in q):
+                raise UsageError(f"--queue {q!r}: a queue name holds no blanks (separate queues with commas)")
+            if q in qs[:i]:
+                raise UsageError(f"--queue {q} is named twice: name each queue once")
         sched = SCHEDULER_ALIASES.get(scheduler, scheduler)
         if not sched or not re.match(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", sched):
             raise UsageError(f"--scheduler {scheduler!r} is not a valid scheduler name")

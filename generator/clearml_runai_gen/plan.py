@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import copy
 
-from .detect import split_image
+from . import chart, validate
 from .errors import InstallError, UsageError
+from .glue import split_image
 from .hosts import HostRewriter
-from .models import HELM_RELEASE_NAME_MAX, AgentInstall, Obj, Plan, ProjectOptions
-from .neat import as_list, is_owned_annotation, is_owned_label
+from .models import AgentInstall, Obj, Plan, ProjectOptions
+from .neat import is_owned_annotation, is_owned_label
+from .objects import as_list
 from .refs import external_refs
 
 # env of the task container that the chart sets itself from the release's values and Secret
@@ -57,12 +59,6 @@ CHART_POD_FIELDS = frozenset(
 CONTAINER_FIELDS = {"resources": "resources", "volumeMounts": "volumeMounts", "securityContext": "securityContext"}
 # the agent fills these in for every task
 AGENT_CONTAINER_FIELDS = frozenset({"name", "image", "command", "args", "env"})
-# the chart's agent.command (charts/clearml-runai-agent/values.yaml): the image's k8s glue entrypoint
-DEFAULT_AGENT_COMMAND = (
-    "/bin/bash",
-    "-c",
-    "export PATH=$PATH:$HOME/bin; source /root/.bashrc && /root/entrypoint.sh",
-)
 
 
 def _choose_template(install: AgentInstall, options: ProjectOptions, notes: list[str]) -> Obj:
@@ -155,6 +151,11 @@ def task_pod_values(
         notes.append(
             "task pods run privileged, as the source template says; the chart's hardening defaults yield to it"
         )
+    if spec.pop("nodeName", None):
+        warnings.append(
+            "the source template pins task pods to a node (spec.nodeName), which bypasses the Run:ai scheduler and "
+            "its quotas: dropped (use taskPod.nodeSelector or runai.nodePool to place them)"
+        )
     values["extraPodSpec"] = {k: v for k, v in spec.items() if k not in POD_FIELDS and k not in CHART_POD_FIELDS}
     values["extraContainerSpec"] = {
         k: v for k, v in main.items() if k not in CONTAINER_FIELDS and k not in AGENT_CONTAINER_FIELDS
@@ -183,8 +184,10 @@ def task_pod_values(
 
 
 def _command(install: AgentInstall, notes: list[str]) -> list[str]:
-    """The source agent's command, when it is not the image's entrypoint that the chart runs by default."""
-    if not install.command or [" ".join(c.split()) for c in install.command] == list(DEFAULT_AGENT_COMMAND):
+    """The source agent's command, when it is not the image's entrypoint that the chart runs by default
+    (the chart's own agent.command, read from its values.yaml)."""
+    default = [" ".join(str(c).split()) for c in chart.default("agent", "command")]
+    if not install.command or [" ".join(c.split()) for c in install.command] == default:
         return []
     notes.append("the source agent runs its own command; it is carried (agent.command)")
     return install.command
@@ -261,7 +264,7 @@ def _make_plan(install: AgentInstall, options: ProjectOptions) -> Plan:
                 "repository": repository,
                 "tag": tag,
                 "digest": digest,
-                "pullPolicy": install.pull_policy or "IfNotPresent",
+                "pullPolicy": install.pull_policy or chart.default("agent", "image", "pullPolicy"),
             },
             "imagePullSecrets": install.image_pull_secrets,
             "queues": list(options.queues),
@@ -301,8 +304,5 @@ def _make_plan(install: AgentInstall, options: ProjectOptions) -> Plan:
     if install.task_kind == "job":
         notes.append("the agent creates a Job per task (CLEARML_K8S_GLUE_KIND=job): its Role may manage Jobs")
     warnings += external_refs(values, install, options)
-    if len(options.release) > HELM_RELEASE_NAME_MAX:
-        warnings.append(
-            f"release name {options.release!r} is longer than helm's 53 characters: install it under a shorter name"
-        )
+    validate.check(values, options, install)
     return Plan(options=options, install=install, values=values, warnings=warnings, notes=notes)

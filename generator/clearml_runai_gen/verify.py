@@ -10,7 +10,7 @@ from typing import Any
 
 from .errors import ClusterError, GenError
 from .models import RELEASE_PREFIX
-from .neat import as_list
+from .objects import as_list
 from .source import api_request, list_objects
 
 POD_VERBS = ("get", "list", "watch", "create", "patch", "delete")

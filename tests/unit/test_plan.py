@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import pytest
-from clearml_runai_gen.detect import read_install, split_extra_args, split_image
+from clearml_runai_gen.detect import read_install
 from clearml_runai_gen.emit import render_values
 from clearml_runai_gen.errors import UsageError
+from clearml_runai_gen.glue import split_extra_args, split_image
 from clearml_runai_gen.hosts import HostRewriter
 from clearml_runai_gen.models import ProjectOptions
 from clearml_runai_gen.plan import make_plan
