@@ -13,6 +13,7 @@ from typing import Any
 from . import __version__
 from .errors import InputError
 from .models import DeliveryOptions, Plan
+from .objects import prune
 
 # comments on the sections and keys a reader looks for first; the chart's values.yaml documents every key
 COMMENTS: dict[str, str] = {
@@ -116,11 +117,11 @@ def header(plan: Plan) -> str:
 
 
 def _prune(value: Any) -> Any:
-    """Leave out empty values: the chart's defaults stand for them, and the file stays readable."""
-    if isinstance(value, dict):
-        pruned = {k: _prune(v) for k, v in value.items()}
-        return {k: v for k, v in pruned.items() if v not in ("", {}, [], None)}
-    return value
+    """Leave out empty values of the chart's own objects: the chart's defaults stand for them, and the file
+    stays readable. What a value holds is kept whole (an empty label value selects too)."""
+    from .chart import schema
+
+    return prune(value, schema())
 
 
 def _dump(documents: list[Any]) -> str:

@@ -39,12 +39,15 @@ def scalar_text(value: Any) -> str:
     return str(value)
 
 
-def prune(value: Any) -> Any:
-    """Leave out empty values of mappings: the chart's defaults stand for them."""
-    if isinstance(value, dict):
-        pruned = {k: prune(v) for k, v in value.items()}
-        return {k: v for k, v in pruned.items() if v not in ("", {}, [], None)}
-    return value
+def prune(value: Any, schema: Mapping[str, Any] | None = None) -> Any:
+    """Leave out empty values of mappings: the chart's defaults stand for them. With the chart's values
+    schema, only its own objects are pruned: what a value holds (a nodeSelector `{gpu: ""}`, an empty
+    label value) is data, kept as it is."""
+    if not isinstance(value, dict) or (schema is not None and "properties" not in schema):
+        return value
+    props = schema.get("properties", {}) if schema is not None else {}
+    pruned = {k: prune(v, props.get(k, {}) if schema is not None else None) for k, v in value.items()}
+    return {k: v for k, v in pruned.items() if v not in ("", {}, [], None)}
 
 
 def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> Obj:

@@ -131,7 +131,7 @@ def schema_problem(values: Obj) -> tuple[str, str] | None:
     """The chart schema's first objection to `values` merged over the chart's defaults (what helm checks)."""
     from jsonschema.exceptions import best_match
 
-    merged = deep_merge(chart.defaults(), prune(values))
+    merged = deep_merge(chart.defaults(), prune(values, chart.schema()))
     error = best_match(_validator().iter_errors(merged))
     if error is None:
         return None
