@@ -36,9 +36,10 @@ def _defaults() -> dict[str, Any]:
     return data
 
 
-def defaults() -> dict[str, Any]:
-    """The chart's values.yaml: the defaults every release starts from (a copy; change it freely)."""
-    return copy.deepcopy(_defaults())
+def defaults(*, shared: bool = False) -> dict[str, Any]:
+    """The chart's values.yaml: the defaults every release starts from. A copy to change freely; with
+    `shared`, the one copy every caller reads, which none may change."""
+    return _defaults() if shared else copy.deepcopy(_defaults())
 
 
 def default(*path: str) -> Any:

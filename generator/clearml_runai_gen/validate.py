@@ -17,7 +17,7 @@ from typing import Any
 from . import chart
 from .errors import ValuesError
 from .models import HELM_RELEASE_NAME_MAX, RELEASE_PREFIX, AgentInstall, Obj, ProjectOptions
-from .objects import as_dict, as_list, deep_merge, prune
+from .objects import as_dict, as_list, prune
 
 # Kubernetes' validation (k8s.io/apimachinery/pkg/util/validation)
 _LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
@@ -127,11 +127,19 @@ def _validator() -> Any:
     return jsonschema.validators.validator_for(schema)(schema)
 
 
+def _overlay(base: Obj, overlay: Obj) -> Obj:
+    """`overlay` over `base` as helm merges values, sharing what it does not change (only read here)."""
+    out = dict(base)
+    for key, value in overlay.items():
+        out[key] = _overlay(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
 def schema_problem(values: Obj) -> tuple[str, str] | None:
     """The chart schema's first objection to `values` merged over the chart's defaults (what helm checks)."""
     from jsonschema.exceptions import best_match
 
-    merged = deep_merge(chart.defaults(), prune(values, chart.schema()))
+    merged = _overlay(chart.defaults(shared=True), prune(values, chart.schema()))
     error = best_match(_validator().iter_errors(merged))
     if error is None:
         return None
