@@ -77,6 +77,20 @@ def test_the_default_agent_command_is_read_from_the_packaged_chart(
     assert carried == _deployment(flavour_a())["spec"]["template"]["spec"]["containers"][0]["command"]
 
 
+def test_the_default_scheduler_is_read_from_the_packaged_chart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert ProjectOptions.build("team-a").scheduler == chart.default("runai", "scheduler") == "runai-scheduler"
+    packaged = tmp_path / chart.CHART_NAME
+    shutil.copytree(chart.chart_path(), packaged)
+    values = packaged / "values.yaml"
+    values.write_text(values.read_text().replace("scheduler: runai-scheduler", "scheduler: sentinel-scheduler"))
+    monkeypatch.setattr(chart, "chart_path", lambda: packaged)
+    chart._defaults.cache_clear()
+    try:
+        assert ProjectOptions.build("team-a").scheduler == "sentinel-scheduler"
+    finally:
+        chart._defaults.cache_clear()
+
+
 @pytest.mark.parametrize("decoy_first", [True, False])
 def test_the_template_comes_from_the_most_specific_mount_of_its_path(decoy_first: bool) -> None:
     """/root and /root/template both hold /root/template/template.yaml: the deeper mount provides it."""
