@@ -225,7 +225,7 @@ base_pod_templates = st.fixed_dictionaries(
     namespace=dns,
     project=dns,
     bpt=base_pod_templates,
-    queues=st.lists(label_values, min_size=0, max_size=3),
+    queues=st.lists(label_values, min_size=0, max_size=3, unique=True),  # a queue named twice is refused
 )
 def test_rendering_never_crashes_on_well_formed_installs(flavour, version, release, namespace, project, bpt, queues):
     if flavour == "A":
