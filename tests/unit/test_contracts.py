@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,35 +61,34 @@ def test_an_agent_running_the_charts_default_command_gets_no_command_of_its_own(
     assert plan_for(flavour_a()).values["agent"]["command"] == []
 
 
-def test_the_default_agent_command_is_read_from_the_packaged_chart(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """One copy of the contract: a chart whose default command differs makes the generator carry the old one."""
+@pytest.fixture
+def edited_chart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, str], None]]:
+    """A packaged chart whose values.yaml says something else: edit(old, new)."""
     packaged = tmp_path / chart.CHART_NAME
     shutil.copytree(chart.chart_path(), packaged)
-    values = packaged / "values.yaml"
-    values.write_text(values.read_text().replace("/root/entrypoint.sh", "/opt/glue/start.sh"))
     monkeypatch.setattr(chart, "chart_path", lambda: packaged)
-    chart._defaults.cache_clear()
-    try:
-        carried = plan_for(flavour_a()).values["agent"]["command"]
-    finally:
+
+    def edit(old: str, new: str) -> None:
+        values = packaged / "values.yaml"
+        assert old in values.read_text()
+        values.write_text(values.read_text().replace(old, new))
         chart._defaults.cache_clear()
+
+    yield edit
+    chart._defaults.cache_clear()
+
+
+def test_the_default_agent_command_is_read_from_the_packaged_chart(edited_chart: Callable[[str, str], None]) -> None:
+    """One copy of the contract: a chart whose default command differs makes the generator carry the old one."""
+    edited_chart("/root/entrypoint.sh", "/opt/glue/start.sh")
+    carried = plan_for(flavour_a()).values["agent"]["command"]
     assert carried == _deployment(flavour_a())["spec"]["template"]["spec"]["containers"][0]["command"]
 
 
-def test_the_default_scheduler_is_read_from_the_packaged_chart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_default_scheduler_is_read_from_the_packaged_chart(edited_chart: Callable[[str, str], None]) -> None:
     assert ProjectOptions.build("team-a").scheduler == chart.default("runai", "scheduler") == "runai-scheduler"
-    packaged = tmp_path / chart.CHART_NAME
-    shutil.copytree(chart.chart_path(), packaged)
-    values = packaged / "values.yaml"
-    values.write_text(values.read_text().replace("scheduler: runai-scheduler", "scheduler: sentinel-scheduler"))
-    monkeypatch.setattr(chart, "chart_path", lambda: packaged)
-    chart._defaults.cache_clear()
-    try:
-        assert ProjectOptions.build("team-a").scheduler == "sentinel-scheduler"
-    finally:
-        chart._defaults.cache_clear()
+    edited_chart("scheduler: runai-scheduler", "scheduler: sentinel-scheduler")
+    assert ProjectOptions.build("team-a").scheduler == "sentinel-scheduler"
 
 
 @pytest.mark.parametrize("decoy_first", [True, False])
