@@ -9,6 +9,7 @@ from typing import Any
 
 from . import __version__
 from .models import DeliveryOptions, Plan
+from .objects import prune
 
 # comments on the sections and keys a reader looks for first; the chart's values.yaml documents every key
 COMMENTS: dict[str, str] = {
@@ -31,8 +32,20 @@ COMMENTS: dict[str, str] = {
 _YAML11_NON_STRINGS = re.compile(
     r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF|~|null|Null|NULL"
     r"|[-+]?(?:0b[01_]+|0[0-7_]+|0x[0-9a-fA-F_]+|[1-9][0-9_]*(?::[0-5]?[0-9])+|[0-9][0-9_]*(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?"
-    r"|\.[0-9_]+(?:[eE][-+]?[0-9]+)?|[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|\.(?:inf|Inf|INF|nan|NaN|NAN)))$"
+    r"|\.[0-9_]+(?:[eE][-+]?[0-9]+)?|[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|\.(?:inf|Inf|INF|nan|NaN|NAN))"
+    # the merge key, the value key, and timestamps
+    r"|<<|=|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:(?:[Tt]|[ \t]+).*)?)$"
 )
+
+
+def _quoted_key(key: Any) -> Any:
+    """A mapping key as helm must read it: a string YAML 1.1 would read as a boolean, null or number is quoted
+    (`on: spot` would reach the task template as `"true": spot`)."""
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+
+    if isinstance(key, str) and _YAML11_NON_STRINGS.match(key):
+        return DoubleQuotedScalarString(key)
+    return key
 
 
 def _to_commented(value: Any, path: str = "", comments: dict[str, str] = COMMENTS) -> Any:
@@ -42,7 +55,7 @@ def _to_commented(value: Any, path: str = "", comments: dict[str, str] = COMMENT
     if isinstance(value, dict):
         cm = CommentedMap()
         for key, item in value.items():
-            cm[key] = _to_commented(item, f"{path}.{key}" if path else str(key), comments)
+            cm[_quoted_key(key)] = _to_commented(item, f"{path}.{key}" if path else str(key), comments)
             comment = comments.get(f"{path}.{key}" if path else str(key))
             if comment:
                 cm.yaml_set_comment_before_after_key(
@@ -103,11 +116,11 @@ def header(plan: Plan) -> str:
 
 
 def _prune(value: Any) -> Any:
-    """Leave out empty values: the chart's defaults stand for them, and the file stays readable."""
-    if isinstance(value, dict):
-        pruned = {k: _prune(v) for k, v in value.items()}
-        return {k: v for k, v in pruned.items() if v not in ("", {}, [], None)}
-    return value
+    """Leave out empty values of the chart's own objects: the chart's defaults stand for them, and the file
+    stays readable. What a value holds is kept whole (an empty label value selects too)."""
+    from .chart import schema
+
+    return prune(value, schema())
 
 
 def _dump(documents: list[Any]) -> str:

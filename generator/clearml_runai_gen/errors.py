@@ -35,3 +35,7 @@ class WriteError(GenError):
 
 class LimitError(InputError):
     """Input past a limit of the tool (size, nesting, values, alias expansion): refused whole, never in part."""
+
+
+class ValuesError(GenError):
+    """Values that helm, the chart's schema or the API server would refuse: refused before anything is written."""

@@ -19,6 +19,10 @@ from .models import Obj
 
 HOST_VARS = frozenset({"CLEARML_API_HOST", "CLEARML_WEB_HOST", "CLEARML_FILES_HOST"})
 NO_PROXY_VARS = frozenset({"NO_PROXY", "no_proxy"})
+# URL schemes whose "host" names a bucket or a storage account, never a Service: s3://bucket/path
+BUCKET_SCHEMES = frozenset(
+    {"s3", "s3a", "s3n", "gs", "gcs", "az", "azure", "wasb", "wasbs", "abfs", "abfss", "adl", "oss", "cos", "r2", "b2"}
+)
 
 _HOST_PORT = re.compile(r"^(?P<host>[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)(?P<port>:\d+)?(?P<rest>/.*)?$")
 
@@ -68,6 +72,8 @@ class HostRewriter:
             return value
         if "://" in value:
             parts = urlsplit(value)
+            if parts.scheme.lower() in BUCKET_SCHEMES:
+                return value
             host = parts.hostname or ""
             # a URL with a scheme names a host whatever the variable
             if not self._is_service(host, trusted=True):
@@ -86,6 +92,8 @@ class HostRewriter:
 
     def unresolved(self, value: str) -> str:
         """The bare host of a URL that names no Service of the namespace (it resolves nowhere), else ""."""
+        if "://" in value and urlsplit(value).scheme.lower() in BUCKET_SCHEMES:
+            return ""
         host = urlsplit(value).hostname if "://" in value else (value.split(":")[0] if value else "")
         if self.services is not None and host and is_bare_name(host) and host not in self.services:
             return host

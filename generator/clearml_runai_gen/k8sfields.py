@@ -1,8 +1,8 @@
 """Field names of the Kubernetes 1.35 objects a task-pod template holds.
 
 The template is a string inside a ConfigMap: no API server checks it until the agent applies a pod
-built from it, and `kubectl apply` then refuses any unknown field. The tests hold these sets equal to
-the Kubernetes 1.35 OpenAPI schema.
+built from it, and `kubectl apply` then refuses any unknown field. tests/unit/test_contracts.py holds these
+sets equal to the Kubernetes 1.35 OpenAPI schema.
 """
 
 from __future__ import annotations
@@ -118,6 +118,3 @@ POD_SECURITY_CONTEXT = frozenset(
         "windowsOptions",
     }
 )
-
-# what `metadata` of a template may say that the agent keeps
-OBJECT_META = frozenset({"name", "namespace", "labels", "annotations", "generateName"})

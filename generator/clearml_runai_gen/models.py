@@ -136,7 +136,7 @@ class ProjectOptions:
         namespace: str | None = None,
         queues: tuple[str, ...] | list[str] | str | None = None,
         worker_id: str | None = None,
-        scheduler: str = "runai-scheduler",
+        scheduler: str | None = None,
         gpu_fraction: str | None = None,
         priority_class: str | None = None,
         node_pool: str | None = None,
@@ -161,6 +161,15 @@ class ProjectOptions:
             qs.extend(q.strip() for q in item.split(",") if q.strip())
         if not qs:
             qs = [RUNAI_NAMESPACE_PREFIX + project]
+        for i, q in enumerate(qs):
+            if any(c.isspace() for c in q):
+                raise UsageError(f"--queue {q!r}: a queue name holds no blanks (separate queues with commas)")
+            if q in qs[:i]:
+                raise UsageError(f"--queue {q} is named twice: name each queue once")
+        if scheduler is None:
+            from .chart import default  # the chart's own runai.scheduler, not a copy of it
+
+            scheduler = str(default("runai", "scheduler"))
         sched = SCHEDULER_ALIASES.get(scheduler, scheduler)
         if not sched or not re.match(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", sched):
             raise UsageError(f"--scheduler {scheduler!r} is not a valid scheduler name")

@@ -12,6 +12,7 @@ import copy
 from typing import Any
 
 from .models import Obj
+from .objects import as_list, scalar_text
 
 KEEP_METADATA = ("name", "namespace", "labels", "annotations")
 
@@ -71,13 +72,13 @@ def is_owned_annotation(key: str) -> bool:
 def clean_labels(labels: Any) -> Obj:
     if not isinstance(labels, dict):
         return {}
-    return {str(k): "" if v is None else str(v) for k, v in labels.items() if not is_owned_label(str(k))}
+    return {str(k): scalar_text(v) for k, v in labels.items() if not is_owned_label(str(k))}
 
 
 def clean_annotations(annotations: Any) -> Obj:
     if not isinstance(annotations, dict):
         return {}
-    return {str(k): "" if v is None else str(v) for k, v in annotations.items() if not is_owned_annotation(str(k))}
+    return {str(k): scalar_text(v) for k, v in annotations.items() if not is_owned_annotation(str(k))}
 
 
 def neat_metadata(meta: Any) -> Obj:
@@ -115,17 +116,6 @@ def _prune_empty(d: Obj) -> None:
     """Drop keys whose value is null or an empty map/list/string (old charts render many)."""
     for key in [k for k, v in d.items() if v in (None, "", {}, [])]:
         del d[key]
-
-
-def as_list(value: Any) -> list[Any]:
-    """`tolerations: {}` (clearml chart <= 3.5.1) and `volumes: null` (3.10) mean an empty list."""
-    if isinstance(value, list):
-        return value
-    if value in (None, {}, ""):
-        return []
-    if isinstance(value, dict):
-        return [value]  # a single item written without the dash
-    return []
 
 
 def neat_probe(probe: Any) -> Any:

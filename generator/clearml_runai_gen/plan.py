@@ -11,12 +11,14 @@ from __future__ import annotations
 import copy
 import dataclasses
 
+from . import chart, validate
 from . import profiles as profiles_mod
-from .detect import split_image
 from .errors import InstallError, UsageError
+from .glue import split_image
 from .hosts import HostRewriter, without_userinfo
-from .models import HELM_RELEASE_NAME_MAX, AgentInstall, Obj, Plan, ProjectOptions
-from .neat import as_list, is_owned_annotation, is_owned_label
+from .models import AgentInstall, Obj, Plan, ProjectOptions
+from .neat import is_owned_annotation, is_owned_label
+from .objects import as_list
 from .refs import external_refs
 
 # env of the task container that the chart sets itself from the release's values and Secret
@@ -59,11 +61,27 @@ CHART_POD_FIELDS = frozenset(
 CONTAINER_FIELDS = {"resources": "resources", "volumeMounts": "volumeMounts", "securityContext": "securityContext"}
 # the agent fills these in for every task
 AGENT_CONTAINER_FIELDS = frozenset({"name", "image", "command", "args", "env"})
-# the chart's agent.command (charts/clearml-runai-agent/values.yaml): the image's k8s glue entrypoint
-DEFAULT_AGENT_COMMAND = (
-    "/bin/bash",
-    "-c",
-    "export PATH=$PATH:$HOME/bin; source /root/.bashrc && /root/entrypoint.sh",
+
+# the order of taskPod values in the file, as in the chart's values.yaml
+TASK_POD_ORDER = (
+    "labels",
+    "annotations",
+    "serviceAccountName",
+    "automountServiceAccountToken",
+    "resources",
+    "env",
+    "volumes",
+    "volumeMounts",
+    "podSecurityContext",
+    "securityContext",
+    "initContainers",
+    "nodeSelector",
+    "tolerations",
+    "affinity",
+    "priorityClassName",
+    "imagePullSecrets",
+    "extraPodSpec",
+    "extraContainerSpec",
 )
 
 
@@ -119,16 +137,7 @@ def task_pod_values(
             "add sidecars with taskPod.extraPodSpec"
         )
 
-    values: Obj = {
-        "labels": {
-            k: v for k, v in (meta.get("labels") or {}).items() if k not in CHART_TASK_LABELS and not is_owned_label(k)
-        },
-        "annotations": {
-            k: v
-            for k, v in (meta.get("annotations") or {}).items()
-            if k not in CHART_TASK_ANNOTATIONS and not is_owned_annotation(k)
-        },
-    }
+    values: Obj = _task_metadata(meta)
     # the source chart's own ServiceAccount does not exist in the Run:ai namespace
     source_sa = spec.get("serviceAccountName")
     if source_sa and source_sa != "default":
@@ -150,6 +159,34 @@ def task_pod_values(
     values["initContainers"] = [
         {**c, "env": hosts.env(as_list(c.get("env")))} if c.get("env") else c for c in as_list(values["initContainers"])
     ]
+    _task_container_notes(main, options, notes)
+    if spec.pop("nodeName", None):
+        warnings.append(
+            "the source template pins task pods to a node (spec.nodeName), which bypasses the Run:ai scheduler and "
+            "its quotas: dropped (use taskPod.nodeSelector or runai.nodePool to place them)"
+        )
+    values["extraPodSpec"] = {k: v for k, v in spec.items() if k not in POD_FIELDS and k not in CHART_POD_FIELDS}
+    values["extraContainerSpec"] = {
+        k: v for k, v in main.items() if k not in CONTAINER_FIELDS and k not in AGENT_CONTAINER_FIELDS
+    }
+    return {k: values[k] for k in TASK_POD_ORDER}
+
+
+def _task_metadata(meta: Obj) -> Obj:
+    """The template's own labels and annotations, without those the chart derives or helm owns."""
+    return {
+        "labels": {
+            k: v for k, v in (meta.get("labels") or {}).items() if k not in CHART_TASK_LABELS and not is_owned_label(k)
+        },
+        "annotations": {
+            k: v
+            for k, v in (meta.get("annotations") or {}).items()
+            if k not in CHART_TASK_ANNOTATIONS and not is_owned_annotation(k)
+        },
+    }
+
+
+def _task_container_notes(main: Obj, options: ProjectOptions, notes: list[str]) -> None:
     gpus = [g for g in ("limits", "requests") if "nvidia.com/gpu" in ((main.get("resources") or {}).get(g) or {})]
     if options.gpu_fraction and gpus:
         notes.append(
@@ -160,31 +197,6 @@ def task_pod_values(
         notes.append(
             "task pods run privileged, as the source template says; the chart's hardening defaults yield to it"
         )
-    values["extraPodSpec"] = {k: v for k, v in spec.items() if k not in POD_FIELDS and k not in CHART_POD_FIELDS}
-    values["extraContainerSpec"] = {
-        k: v for k, v in main.items() if k not in CONTAINER_FIELDS and k not in AGENT_CONTAINER_FIELDS
-    }
-    order = [
-        "labels",
-        "annotations",
-        "serviceAccountName",
-        "automountServiceAccountToken",
-        "resources",
-        "env",
-        "volumes",
-        "volumeMounts",
-        "podSecurityContext",
-        "securityContext",
-        "initContainers",
-        "nodeSelector",
-        "tolerations",
-        "affinity",
-        "priorityClassName",
-        "imagePullSecrets",
-        "extraPodSpec",
-        "extraContainerSpec",
-    ]
-    return {k: values[k] for k in order}
 
 
 def queue_profile_values(
@@ -240,8 +252,10 @@ def _extra_args(install: AgentInstall, options: ProjectOptions, notes: list[str]
 
 
 def _command(install: AgentInstall, notes: list[str]) -> list[str]:
-    """The source agent's command, when it is not the image's entrypoint that the chart runs by default."""
-    if not install.command or [" ".join(c.split()) for c in install.command] == list(DEFAULT_AGENT_COMMAND):
+    """The source agent's command, when it is not the image's entrypoint that the chart runs by default
+    (the chart's own agent.command, read from its values.yaml)."""
+    default = [" ".join(str(c).split()) for c in chart.default("agent", "command")]
+    if not install.command or [" ".join(c.split()) for c in install.command] == default:
         return []
     notes.append("the source agent runs its own command; it is carried (agent.command)")
     return install.command
@@ -264,35 +278,8 @@ def _make_plan(install: AgentInstall, options: ProjectOptions) -> Plan:
     warnings: list[str] = list(install.warnings)
     notes = list(install.notes)
     hosts = HostRewriter(install.namespace, options.cluster_domain, install.services)
-
-    image = options.agent_image or install.image
-    repository, tag, digest = split_image(image)
-    if not tag and not digest:
-        tag = "latest"
-        warnings.append(f"the agent image {image!r} has no tag; pin one with --agent-image")
-
-    creds = install.credentials
-    clearml = {
-        "apiHost": hosts.value(install.hosts.api, host_var=True),
-        "webHost": hosts.value(install.hosts.web, host_var=True),
-        "filesHost": hosts.value(install.hosts.files, host_var=True),
-        "accessKey": creds.access_key,
-        "secretKey": creds.secret_key,
-        "conf": creds.conf or "",
-    }
-    for var, url in (
-        ("CLEARML_API_HOST", install.hosts.api),
-        ("CLEARML_WEB_HOST", install.hosts.web),
-        ("CLEARML_FILES_HOST", install.hosts.files),
-    ):
-        host = hosts.unresolved(url)
-        if host:
-            warnings.append(
-                f"the source agent's {var} {without_userinfo(url)} names {host!r}, which is no Service of namespace "
-                f"{install.namespace}: it resolves neither there nor from {options.namespace}; set clearml.* "
-                "in the values to the server's full name"
-            )
-    agent_env = hosts.env(install.extra_env)
+    clearml = _clearml_values(install, options, hosts, warnings)
+    agent = _agent_values(install, options, hosts, warnings, notes)
     task_pod = task_pod_values(install, options, hosts, warnings, notes)
     if install.sessions:
         flags = " ".join(f"--{k} {v}" for k, v in install.sessions.items())
@@ -301,7 +288,6 @@ def _make_plan(install: AgentInstall, options: ProjectOptions) -> Plan:
             "Services and ports are cluster-wide and stay with the source install; sessions of this project's "
             "tasks run without them (add a Service per project yourself to expose them)"
         )
-
     values: Obj = {
         "runai": {
             "project": options.project,
@@ -313,36 +299,7 @@ def _make_plan(install: AgentInstall, options: ProjectOptions) -> Plan:
             "nodePool": options.node_pool,
         },
         "clearml": clearml,
-        "agent": {
-            "image": {
-                "repository": repository,
-                "tag": tag,
-                "digest": digest,
-                "pullPolicy": install.pull_policy or "IfNotPresent",
-            },
-            "imagePullSecrets": install.image_pull_secrets,
-            "queues": list(options.queues),
-            "workerId": options.worker_id,
-            "maxPods": install.max_pods if install.max_pods is not None else 0,
-            "defaultTaskImage": install.default_task_image,
-            "noSelfUpdate": options.no_self_update,
-            "createQueue": options.create_queue,
-            "finishedPodRetentionMinutes": options.finished_pod_minutes,
-            "command": _command(install, notes),
-            "extraArgs": _extra_args(install, options, notes),
-            "extraEnv": agent_env,
-            "volumes": install.volumes,
-            "volumeMounts": install.volume_mounts,
-            "fileMounts": install.file_mounts,
-            "nodeSelector": install.node_selector,
-            "tolerations": install.tolerations,
-            "affinity": install.affinity,
-            "podAnnotations": install.pod_annotations,
-            "podLabels": install.pod_labels,
-            "priorityClassName": install.priority_class_name,
-            "podSecurityContext": install.pod_security_context,
-            "securityContext": install.security_context,
-        },
+        "agent": agent,
         "serviceAccount": {"annotations": install.service_account_annotations},
         "rbac": {"jobs": False},  # choose_task_kind
         "taskPod": task_pod,
@@ -355,8 +312,6 @@ def _make_plan(install: AgentInstall, options: ProjectOptions) -> Plan:
             "templateQueue": options.template_queue,
         },
     }
-    if install.resources:
-        values["agent"]["resources"] = install.resources
     queue_profile_values(install, options, hosts, warnings, notes, values)
     task_kind = choose_task_kind(install, options, values, notes)
     if task_kind == "job":
@@ -366,10 +321,7 @@ def _make_plan(install: AgentInstall, options: ProjectOptions) -> Plan:
         from .podsecurity import refusals
 
         warnings += refusals(values, options.namespace, options.pod_security)
-    if len(options.release) > HELM_RELEASE_NAME_MAX:
-        warnings.append(
-            f"release name {options.release!r} is longer than helm's 53 characters: install it under a shorter name"
-        )
+    validate.check(values, options, install)
     return Plan(options=options, install=install, values=values, warnings=warnings, notes=notes)
 
 
@@ -399,3 +351,72 @@ def choose_task_kind(install: AgentInstall, options: ProjectOptions, values: Obj
         values["agent"]["extraEnv"] = [*env, {"name": GLUE_KIND, "value": "job"}] if kind == "job" else env
     values["rbac"]["jobs"] = kind == "job"
     return kind
+
+
+def _clearml_values(install: AgentInstall, options: ProjectOptions, hosts: HostRewriter, warnings: list[str]) -> Obj:
+    """The server's URLs by full Service name, and the agent's credentials."""
+    creds = install.credentials
+    for var, url in (
+        ("CLEARML_API_HOST", install.hosts.api),
+        ("CLEARML_WEB_HOST", install.hosts.web),
+        ("CLEARML_FILES_HOST", install.hosts.files),
+    ):
+        host = hosts.unresolved(url)
+        if host:
+            warnings.append(
+                f"the source agent's {var} {without_userinfo(url)} names {host!r}, which is no Service of namespace "
+                f"{install.namespace}: it resolves neither there nor from {options.namespace}; set clearml.* "
+                "in the values to the server's full name"
+            )
+    return {
+        "apiHost": hosts.value(install.hosts.api, host_var=True),
+        "webHost": hosts.value(install.hosts.web, host_var=True),
+        "filesHost": hosts.value(install.hosts.files, host_var=True),
+        "accessKey": creds.access_key,
+        "secretKey": creds.secret_key,
+        "conf": creds.conf or "",
+    }
+
+
+def _agent_values(
+    install: AgentInstall, options: ProjectOptions, hosts: HostRewriter, warnings: list[str], notes: list[str]
+) -> Obj:
+    """The agent Deployment: the source agent's image, env, volumes and pod settings, for this project's queues."""
+    image = options.agent_image or install.image
+    repository, tag, digest = split_image(image)
+    if not tag and not digest:
+        tag = "latest"
+        warnings.append(f"the agent image {image!r} has no tag; pin one with --agent-image")
+    agent: Obj = {
+        "image": {
+            "repository": repository,
+            "tag": tag,
+            "digest": digest,
+            "pullPolicy": install.pull_policy or chart.default("agent", "image", "pullPolicy"),
+        },
+        "imagePullSecrets": install.image_pull_secrets,
+        "queues": list(options.queues),
+        "workerId": options.worker_id,
+        "maxPods": install.max_pods if install.max_pods is not None else 0,
+        "defaultTaskImage": install.default_task_image,
+        "noSelfUpdate": options.no_self_update,
+        "createQueue": options.create_queue,
+        "finishedPodRetentionMinutes": options.finished_pod_minutes,
+        "command": _command(install, notes),
+        "extraArgs": _extra_args(install, options, notes),
+        "extraEnv": hosts.env(install.extra_env),
+        "volumes": install.volumes,
+        "volumeMounts": install.volume_mounts,
+        "fileMounts": install.file_mounts,
+        "nodeSelector": install.node_selector,
+        "tolerations": install.tolerations,
+        "affinity": install.affinity,
+        "podAnnotations": install.pod_annotations,
+        "podLabels": install.pod_labels,
+        "priorityClassName": install.priority_class_name,
+        "podSecurityContext": install.pod_security_context,
+        "securityContext": install.security_context,
+    }
+    if install.resources:
+        agent["resources"] = install.resources
+    return agent

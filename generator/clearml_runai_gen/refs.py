@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .models import AgentInstall, Obj, ProjectOptions
-from .neat import as_list
+from .objects import as_list
 
 COPYABLE = ("Secret", "ConfigMap")
 

@@ -24,7 +24,8 @@ from typing import Any, Literal
 from . import k8sfields
 from .errors import InstallError, LimitError
 from .models import Obj
-from .neat import as_list, neat_pod_template
+from .neat import neat_pod_template
+from .objects import as_list, scalar_text
 from .parse import load_document
 
 Kind = Literal["pod", "job"]
@@ -200,7 +201,7 @@ def _mend_container(container: Obj, spec: Obj, out: TaskTemplate) -> None:
         tolerations = container.pop("tolerations", None)
         moved = []
         if selector and not spec.get("nodeSelector"):
-            spec["nodeSelector"] = {k: "" if v is None else str(v) for k, v in selector.items()}
+            spec["nodeSelector"] = {str(k): scalar_text(v) for k, v in selector.items()}
             moved.append("nodeSelector")
         if as_list(tolerations) and not as_list(spec.get("tolerations")):
             spec["tolerations"] = as_list(tolerations)

@@ -12,7 +12,7 @@ from typing import Any
 from .errors import ClusterError, GenError
 from .kube import api_request, list_objects
 from .models import RELEASE_PREFIX
-from .neat import as_list
+from .objects import as_list
 from .redact import redact_text
 
 POD_VERBS = ("get", "list", "watch", "create", "patch", "delete")

@@ -18,6 +18,7 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
+from clearml_runai_gen.objects import deep_merge  # values overlaid as helm merges them
 from ruamel.yaml import YAML
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -81,17 +82,6 @@ def load_all(text: str) -> list[dict[str, Any]]:
 
 def load_one(text: str) -> Any:
     return _yaml.load(io.StringIO(text))
-
-
-def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
-    """Overlay values the way helm merges values files: maps merge, everything else replaces."""
-    merged = copy.deepcopy(dict(base))
-    for key, value in overlay.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
 
 
 def values(**overlay: Any) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import pytest
-from clearml_runai_gen.detect import read_install, split_extra_args, split_image
+from clearml_runai_gen.detect import read_install
 from clearml_runai_gen.emit import render_values
 from clearml_runai_gen.errors import UsageError
+from clearml_runai_gen.glue import split_extra_args, split_image
 from clearml_runai_gen.hosts import HostRewriter
 from clearml_runai_gen.models import ProjectOptions
 from clearml_runai_gen.plan import make_plan
@@ -224,7 +225,7 @@ base_pod_templates = st.fixed_dictionaries(
     namespace=dns,
     project=dns,
     bpt=base_pod_templates,
-    queues=st.lists(label_values, min_size=0, max_size=3),
+    queues=st.lists(label_values, min_size=0, max_size=3, unique=True),  # a queue named twice is refused
 )
 def test_rendering_never_crashes_on_well_formed_installs(flavour, version, release, namespace, project, bpt, queues):
     if flavour == "A":
