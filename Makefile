@@ -40,7 +40,7 @@ tools:
 	@ci/tools.sh
 
 lint: venv
-	$(VENV)/bin/ruff check generator tests ci benchmarks
+	$(VENV)/bin/ruff check generator sandbox tests ci benchmarks
 	$(VENV)/bin/mypy
 
 test-unit: venv agent-venv

@@ -20,6 +20,8 @@ import kubernetes_validate
 import pytest
 from ruamel.yaml import YAML
 
+from sandbox.names import names
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART_DIR = REPO_ROOT / "charts" / "clearml-runai-agent"
 CI_DIR = CHART_DIR / "ci"
@@ -28,7 +30,7 @@ HELM_BINARIES = {"helm4": TOOLS_DIR / "helm", "helm3": TOOLS_DIR / "helm3"}
 
 RELEASE = "agent"
 PROJECT = "team-a"
-NAMESPACE = f"runai-{PROJECT}"
+NAMESPACE = names(PROJECT).namespace
 
 # The least a hand-written install needs; tests overlay what they exercise.
 BASE_VALUES: dict[str, Any] = {
@@ -107,7 +109,7 @@ def ci_namespace(path: Path) -> str:
     """Namespace a ci/ values file installs into: the one it pins (runai.namespace, as the generator
     writes it), else its project's runai-<project>."""
     runai = (load_one(path.read_text()) or {}).get("runai") or {}
-    return str(runai.get("namespace") or f"runai-{runai.get('project') or PROJECT}")
+    return str(runai.get("namespace") or names(runai.get('project') or PROJECT).namespace)
 
 
 # clearml-agent's own default task image (agent.default_docker.image), for tasks that name none

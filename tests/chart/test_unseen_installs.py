@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.corpus.cases import all_cases
+from sandbox.corpus.cases import all_cases
 
 from .ci_values import InstallCase, render_install
 from .conftest import Helm, Rendered, assert_valid_kubernetes_objects, load_one

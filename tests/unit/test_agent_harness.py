@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.agent_harness import AgentHarnessError, ClearMLStandIn, HostSide, plan_launch
+from sandbox.agent_harness import AgentHarnessError, ClearMLStandIn, HostSide, plan_launch
 
 KEY, SECRET = "AGENTKEY", "agent-secret"
 

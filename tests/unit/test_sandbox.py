@@ -1,0 +1,42 @@
+"""The sandbox stands on its own: the demo, the benchmarks and the sandbox itself import nothing from tests/."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from sandbox.names import names, unique
+from sandbox.paths import ROOT
+
+
+def imports_of(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module)
+    return found
+
+
+def test_nothing_under_ci_benchmarks_or_the_sandbox_imports_from_tests() -> None:
+    sources = [p for d in ("ci", "benchmarks", "sandbox") for p in sorted((ROOT / d).rglob("*.py"))]
+    assert any(p.name == "demo.py" for p in sources) and any(p.name == "run.py" for p in sources)
+    offenders = {
+        str(p.relative_to(ROOT)): sorted(m for m in imports_of(p) if m == "tests" or m.startswith("tests."))
+        for p in sources
+    }
+    assert {p: m for p, m in offenders.items() if m} == {}
+
+
+def test_a_projects_names_are_the_ones_the_tool_derives() -> None:
+    from clearml_runai_gen.models import ProjectOptions
+
+    made = names("team-a")
+    assert (made.namespace, made.release, made.queue) == ("runai-team-a", "clearml-runai-team-a", "runai-team-a")
+    assert ProjectOptions.build("team-a").namespace == made.namespace
+
+
+def test_unique_names_differ_and_keep_their_prefix() -> None:
+    many = {unique("p") for _ in range(50)}
+    assert len(many) == 50 and all(n.startswith("p-") and len(n) == 8 for n in many)
