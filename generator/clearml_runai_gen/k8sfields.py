@@ -118,6 +118,3 @@ POD_SECURITY_CONTEXT = frozenset(
         "windowsOptions",
     }
 )
-
-# what `metadata` of a template may say that the agent keeps
-OBJECT_META = frozenset({"name", "namespace", "labels", "annotations", "generateName"})
