@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from sandbox.names import names, unique
@@ -40,3 +43,14 @@ def test_a_projects_names_are_the_ones_the_tool_derives() -> None:
 def test_unique_names_differ_and_keep_their_prefix() -> None:
     many = {unique("p") for _ in range(50)}
     assert len(many) == 50 and all(n.startswith("p-") and len(n) == 8 for n in many)
+
+
+def test_chart_tests_fail_not_skip_when_a_pinned_tool_is_missing(tmp_path: Path) -> None:
+    env = {**os.environ, "CLEARML_RUNAI_TOOLS_DIR": str(tmp_path)}
+    (tmp_path / "helm").write_text("")  # one tool in place is not enough: helm3 and kubectl are missing
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/chart/test_chart_metadata.py"]
+    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert "skipped" not in out and "passed" not in out, out
+    assert f"chart tests: helm3, kubectl missing from {tmp_path}: run `make tools` (ci/tools.sh)" in out
