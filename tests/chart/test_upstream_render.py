@@ -193,7 +193,7 @@ def test_the_agents_own_volumes_files_contexts_and_service_account_are_carried(h
     mounts = {m["mountPath"] for m in rendered.agent_container["volumeMounts"]}
     assert {"/etc/ssl/corp", "/mnt/python/integration.py"} <= mounts
     assert env_of(rendered.agent_container["env"])["REQUESTS_CA_BUNDLE"] == "/etc/ssl/corp/ca.crt"
-    files = rendered.secret_data(f"clearml-runai-{PROJECT}-files")
+    files = rendered.secret_data(f"{names(PROJECT).release}-files")
     assert base64.b64decode(files["integration.py"]).decode().startswith("def get_template")
     assert rendered.one("ServiceAccount")["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith(":role/ml")
     assert rendered.pod_spec["securityContext"]["runAsUser"] == 0
