@@ -10,8 +10,11 @@ STAMP := $(VENV)/.installed
 # is chosen for the tool alone
 AGENT_VENV := .cache/agent-venv
 AGENT_STAMP := $(AGENT_VENV)/.installed
+# the real clearml SDK, which the tests drive the ClearML stand-in with, in a venv of its own too
+SDK_VENV := .cache/clearml-sdk-venv
+SDK_STAMP := $(SDK_VENV)/.installed
 
-.PHONY: help venv agent-venv tools test test-unit test-chart test-cluster lint cluster-up cluster-down demo bench package clean
+.PHONY: help venv agent-venv sdk-venv tools test test-unit test-chart test-cluster lint cluster-up cluster-down demo bench package clean
 
 help:
 	@echo "make demo          run the whole job on a local control plane, then clean up"
@@ -36,20 +39,27 @@ $(AGENT_STAMP): ci/agent-requirements.txt
 
 agent-venv: $(AGENT_STAMP)
 
+$(SDK_STAMP): ci/sdk-requirements.txt
+	test -x $(SDK_VENV)/bin/python || $(PYTHON) -m venv $(SDK_VENV)
+	$(SDK_VENV)/bin/python -m pip install -q -r ci/sdk-requirements.txt
+	touch $@
+
+sdk-venv: $(SDK_STAMP)
+
 tools:
 	@ci/tools.sh
 
 lint: venv
-	$(VENV)/bin/ruff check generator tests ci benchmarks
+	$(VENV)/bin/ruff check generator sandbox tests ci benchmarks
 	$(VENV)/bin/mypy
 
-test-unit: venv agent-venv
+test-unit: venv agent-venv sdk-venv
 	$(PY) -m pytest tests/unit -q
 
 test-chart: venv tools
 	$(PY) -m pytest tests/chart -q
 
-test: venv agent-venv tools
+test: venv agent-venv sdk-venv tools
 	@ci/test.sh
 
 cluster-up:

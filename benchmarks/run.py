@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE.parent)]  # the bench package, and tests.fixtures for the fixture install
+sys.path[:0] = [str(HERE), str(HERE.parent)]  # the bench package, and the sandbox for the fixture install
 
 from bench.main import main  # noqa: E402
 

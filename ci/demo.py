@@ -22,17 +22,18 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # the sandbox package
 
-from tests.agent_harness import AgentDaemon, ClearMLStandIn, task_pod_name  # noqa: E402
-from tests.corpus.cases import credentials, find, merge  # noqa: E402
-from tests.corpus.install import install  # noqa: E402
+from sandbox.agent_harness import AgentDaemon, ClearMLStandIn, task_pod_name  # noqa: E402
+from sandbox.corpus.cases import credentials, find, merge  # noqa: E402
+from sandbox.corpus.install import install  # noqa: E402
+from sandbox.names import names  # noqa: E402
 
 CLEARML_NS = "clearml"
 PROJECT = "team-a"
-NAMESPACE = f"runai-{PROJECT}"
-RELEASE = f"clearml-runai-{PROJECT}"
-QUEUE = f"runai-{PROJECT}"  # the ClearML queue the project's agent serves
+NAMESPACE = names(PROJECT).namespace
+RELEASE = names(PROJECT).release
+QUEUE = names(PROJECT).queue  # the ClearML queue the project's agent serves
 ACCESS_KEY, SECRET_KEY = "DEMOACCESSKEY42", "demo-secret-key-7f3a"
 PHASE_ANNOTATION = "testenv.clearml-runai/phase"  # how a test (or this demo) ends a pod kwok runs
 
@@ -65,7 +66,7 @@ def wait(what: str, probe, timeout: float = 90):  # type: ignore[no-untyped-def]
 
 
 class Runner:
-    """kubectl and helm for tests.corpus.install, printing what they run."""
+    """kubectl and helm for sandbox.corpus.install, printing what they run."""
 
     def kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
         print("$ kubectl " + " ".join(shlex.quote(a) for a in args), flush=True)

@@ -5,7 +5,7 @@
 # usage: ci/registry.sh build|path
 #
 # The tests start it themselves, on a free 127.0.0.1 port, and always stop it
-# (tests/cluster/registry.py).
+# (sandbox/registry.py).
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

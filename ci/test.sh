@@ -7,7 +7,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY=.venv/bin/python
 
 start=$(date +%s)
-.venv/bin/ruff check generator tests ci benchmarks
+.venv/bin/ruff check generator sandbox tests ci benchmarks
 .venv/bin/mypy
 "$PY" -m pytest -m "not cluster" -q
 

@@ -1,39 +1,14 @@
-"""Shared fixtures: paths of the repository and its pinned tools."""
+"""Shared fixtures; the paths of the repository, its pinned tools and the CLI, and a project's names,
+come from the sandbox (sandbox/paths.py, sandbox/names.py)."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-TOOLS = ROOT / ".cache" / "tools"
-CHART = ROOT / "charts" / "clearml-runai-agent"
-
-
-@pytest.fixture(scope="session")
-def repo_root() -> Path:
-    return ROOT
-
-
-@pytest.fixture(scope="session")
-def chart_dir() -> Path:
-    return CHART
-
-
-class ProjectNames:
-    """The names of a Run:ai project's release: namespace runai-<project>, release clearml-runai-<project>."""
-
-    project: str
-
-    @property
-    def namespace(self) -> str:
-        return f"runai-{self.project}"
-
-    @property
-    def release(self) -> str:
-        return f"clearml-runai-{self.project}"
+from sandbox.names import ProjectNames, names, unique
+from sandbox.paths import CHART, ROOT, TOOLS, cli, tool
 
 
 def gen(args: list[str], stdin: str | None = None) -> tuple[int, str, str]:
@@ -51,15 +26,11 @@ def gen(args: list[str], stdin: str | None = None) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-def tool(name: str) -> str:
-    path = TOOLS / name
-    if not path.exists():
-        raise RuntimeError(f"{path} is missing: run `make tools` (ci/tools.sh)")
-    return str(path)
-
-
 @pytest.fixture(autouse=True)
 def _no_ambient_kubeconfig(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
     # unit and chart tests must never talk to whatever cluster the developer's shell points at
     if "cluster" not in request.keywords:
         monkeypatch.setenv("KUBECONFIG", os.devnull)
+
+
+__all__ = ["CHART", "ROOT", "TOOLS", "ProjectNames", "cli", "gen", "names", "tool", "unique"]

@@ -16,7 +16,7 @@ SEED = ROOT / "benchmarks" / "seed.sh"
 CLUSTER = ROOT / "ci" / "cluster.sh"
 CHART = ROOT / "charts" / "clearml-runai-agent"
 DOC = ROOT / "docs" / "benchmarks.md"
-UPSTREAM = ROOT / "tests" / "fixtures" / "upstream-charts"
+UPSTREAM = ROOT / "sandbox" / "fixtures" / "upstream-charts"
 DUMPS = ROOT / ".cache" / "bench" / "dumps"  # dumps of the real installs, kept for --offline runs
 
 # the fixture install: the seed's own era and names

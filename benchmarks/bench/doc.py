@@ -33,7 +33,7 @@ concern."""
 def what_runs() -> list[str]:
     real = " and ".join(f"**{u.label}**" for u in UPSTREAMS)
     return [
-        f"0. **Real installs.** The vendored upstream charts {real} (`tests/fixtures/upstream-charts/`) are "
+        f"0. **Real installs.** The vendored upstream charts {real} (`sandbox/fixtures/upstream-charts/`) are "
         "installed with helm v4 on the local control plane (`--no-hooks`; the clearml chart without its "
         "elasticsearch, mongodb and redis subcharts; the clearml-agent chart's `kubeVersion` cap lifted in an "
         "unpacked copy) and dumped with the README's command, "

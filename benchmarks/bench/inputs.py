@@ -56,7 +56,7 @@ def drop_none(value: Any) -> Any:
 
 
 def make_fixture(work: Path) -> Fixture:
-    from tests.fixtures.installs import as_served, dump, flavour_a
+    from sandbox.fixtures.installs import as_served, dump, flavour_a
 
     objs = as_served(flavour_a(RELEASE, SRC_NS, CHART_VERSION), SRC_NS, RELEASE)
     objects_dir = work / "objects"

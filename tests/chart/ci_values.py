@@ -1,7 +1,7 @@
 """The generator-written ci/ values files: `clearml-runai-gen render` output for upstream installs.
 
 Each file is what the real CLI prints for a ClearML install made by a real upstream chart (a case of
-tests/corpus, rendered by `helm template`, with the corpus' fake credentials), under a header naming the
+sandbox/corpus, rendered by `helm template`, with the corpus' fake credentials), under a header naming the
 source. test_generated_values fails while a file is stale; rewrite them with
 
     .venv/bin/python -m tests.chart.ci_values
@@ -10,13 +10,12 @@ source. test_generated_values fails while a file is stale; rewrite them with
 from __future__ import annotations
 
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.conftest import ProjectNames
-from tests.corpus import offline
+from sandbox.corpus import offline
+from tests.conftest import ProjectNames, cli
 
 CHART_CI_DIR = Path(__file__).resolve().parents[2] / "charts" / "clearml-runai-agent" / "ci"
 
@@ -64,14 +63,6 @@ GENERATED = (
 )
 
 
-def cli() -> str:
-    """The generator's console script, beside the interpreter running the tests."""
-    script = Path(sys.executable).parent / "clearml-runai-gen"
-    if not script.exists():
-        raise RuntimeError(f"{script} is missing: install the project (make venv)")
-    return str(script)
-
-
 def render_install(case: InstallCase) -> str:
     """What `clearml-runai-gen render --from-file` prints for the case's upstream install."""
     with tempfile.TemporaryDirectory(prefix="clearml-runai-ci-") as tmp:
@@ -91,7 +82,7 @@ def render_install(case: InstallCase) -> str:
 def expected_text(generated: Generated) -> str:
     header = (
         f"# clearml-runai-gen render output for {generated.about}\n"
-        "# The install comes from tests/corpus (fake credentials); to regenerate this file, run\n"
+        "# The install comes from sandbox/corpus (fake credentials); to regenerate this file, run\n"
         "# .venv/bin/python -m tests.chart.ci_values\n"
     )
     return header + render_install(generated)

@@ -21,15 +21,18 @@ import pytest
 from clearml_runai_gen.objects import deep_merge  # values overlaid as helm merges them
 from ruamel.yaml import YAML
 
+from sandbox.names import names
+from sandbox.paths import TOOLS, missing_tools
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART_DIR = REPO_ROOT / "charts" / "clearml-runai-agent"
 CI_DIR = CHART_DIR / "ci"
-TOOLS_DIR = REPO_ROOT / ".cache" / "tools"
+TOOLS_DIR = TOOLS
 HELM_BINARIES = {"helm4": TOOLS_DIR / "helm", "helm3": TOOLS_DIR / "helm3"}
 
 RELEASE = "agent"
 PROJECT = "team-a"
-NAMESPACE = f"runai-{PROJECT}"
+NAMESPACE = names(PROJECT).namespace
 
 # The least a hand-written install needs; tests overlay what they exercise.
 BASE_VALUES: dict[str, Any] = {
@@ -97,7 +100,7 @@ def ci_namespace(path: Path) -> str:
     """Namespace a ci/ values file installs into: the one it pins (runai.namespace, as the generator
     writes it), else its project's runai-<project>."""
     runai = (load_one(path.read_text()) or {}).get("runai") or {}
-    return str(runai.get("namespace") or f"runai-{runai.get('project') or PROJECT}")
+    return str(runai.get("namespace") or names(runai.get('project') or PROJECT).namespace)
 
 
 # clearml-agent's own default task image (agent.default_docker.image), for tasks that name none
@@ -326,11 +329,17 @@ class Helm:
         return self.run("lint", "--strict", *where, chart, *self._value_args(data, files, ()), check=check)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Every chart test runs with the pinned tools: when one is missing the run stops before any test,
+    with one line, instead of skipping the tests that need it (or a test installing it part-way)."""
+    here = Path(__file__).parent
+    problem = missing_tools()
+    if problem and any(Path(str(item.path)).is_relative_to(here) for item in session.items):
+        pytest.exit(f"chart tests: {problem}", returncode=1)
+
+
 def _helm(name: str, tmp_path: Path) -> Helm:
-    binary = HELM_BINARIES[name]
-    if not binary.is_file():
-        pytest.skip(f"{binary.relative_to(REPO_ROOT)} is missing: run ci/tools.sh")
-    return Helm(name=name, binary=binary, tmp_path=tmp_path)
+    return Helm(name=name, binary=HELM_BINARIES[name], tmp_path=tmp_path)
 
 
 @pytest.fixture(params=sorted(HELM_BINARIES))

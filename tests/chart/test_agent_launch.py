@@ -1,7 +1,7 @@
 """The chart's agent Deployment, started as the k8s glue image starts it: flags the glue accepts.
 
 The rendered Deployment, ConfigMap and Secret go through the image's entrypoint as the agent harness
-reproduces it (tests/agent_harness/entrypoint.py), and the command line it builds through the glue's
+reproduces it (sandbox/agent_harness/entrypoint.py), and the command line it builds through the glue's
 own argument parser (the flags of clearml-agent's k8s_glue_example.py). A values file that renders
 fine but whose agent would exit at start with a usage error fails here.
 """
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.agent_harness import HostSide, plan_launch
-from tests.agent_harness.entrypoint import STOCK_ENTRYPOINT, AgentHarnessError
-from tests.agent_harness.k8s_glue import parse_args
+from sandbox.agent_harness import HostSide, plan_launch
+from sandbox.agent_harness.entrypoint import STOCK_ENTRYPOINT, AgentHarnessError
+from sandbox.agent_harness.k8s_glue import parse_args
 
 from .conftest import NAMESPACE, Helm, Rendered, ci_namespace, ci_values_files, values
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from tests.agent_harness import agent_python
-from tests.agent_harness.k8s_glue import parse_args
+from sandbox.agent_harness import agent_python
+from sandbox.agent_harness.k8s_glue import parse_args
+from sandbox.corpus import offline
 from tests.conftest import gen
-from tests.corpus import offline
 
 from .conftest import Helm, values
 from .test_agent_launch import launch_args

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from clearml_runai_gen.cli import main
 
-from tests.fixtures.installs import as_served, dump, flavour_a, flavour_b
+from sandbox.fixtures.installs import as_served, dump, flavour_a, flavour_b
+from sandbox.names import names
 
 from .conftest import CHART_DIR, Helm, Rendered, load_all, load_one
 
@@ -87,7 +88,7 @@ def test_gitops_values_render_exactly_what_render_renders(
     values = load_one((tmp_path / "values.yaml").read_text())
     (app,) = load_all((tmp_path / "argocd.yaml").read_text())
     source, release = load_all((tmp_path / "flux.yaml").read_text())
-    name = f"clearml-runai-{project}"
+    name = names(project).release
     assert app["spec"]["source"]["helm"]["releaseName"] == release["spec"]["releaseName"] == name
     assert app["spec"]["destination"]["namespace"] == release["metadata"]["namespace"] == namespace_of(values)
 

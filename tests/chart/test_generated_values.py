@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.corpus.cases import SECRETS
+from sandbox.corpus.cases import SECRETS
 
 from .ci_values import GENERATED, Generated, expected_text
 from .conftest import load_one

@@ -18,8 +18,8 @@ from clearml_runai_gen.plan import make_plan
 from clearml_runai_gen.secret import separate_credentials
 from clearml_runai_gen.source import FileSource
 
+from sandbox.fixtures.installs import as_served, dump, flavour_a, flavour_b
 from tests.conftest import gen
-from tests.fixtures.installs import as_served, dump, flavour_a, flavour_b
 
 from .conftest import Helm, load_one
 

@@ -167,7 +167,7 @@ def test_operator_renders_the_agent_chart_as_its_own(tmp_path: Path, monkeypatch
     from clearml_runai_gen.plan import make_plan
     from clearml_runai_gen.source import FileSource
 
-    from tests.fixtures.installs import ACCESS_KEY, dump, flavour_a
+    from sandbox.fixtures.installs import ACCESS_KEY, dump, flavour_a
 
     binary = HELM_BINARIES["helm4"]
     if not binary.is_file():

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from tests.agent_harness.k8s_glue import parse_args
+from sandbox.agent_harness.k8s_glue import parse_args
+from sandbox.corpus import offline
 from tests.conftest import gen
-from tests.corpus import offline
 
 from .conftest import (
     NAMESPACE,

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
+from sandbox.corpus import offline
 from tests.conftest import gen
-from tests.corpus import offline
 
 from .conftest import Helm
 from .test_notes import notes

@@ -15,8 +15,8 @@ from clearml_runai_gen.objects import deep_merge
 from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 
+from sandbox.fixtures.installs import as_served, dump, flavour_a
 from tests.conftest import gen
-from tests.fixtures.installs import as_served, dump, flavour_a
 
 from .conftest import Helm, load_one
 

@@ -17,14 +17,15 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+from sandbox.corpus import offline
+from sandbox.corpus.cases import SECRETS
+from sandbox.names import names
 from tests.conftest import gen
-from tests.corpus import offline
-from tests.corpus.cases import SECRETS
 
 from .conftest import Helm, Rendered
 
 PROJECT = "team-a"
-NS = f"runai-{PROJECT}"
+NS = names(PROJECT).namespace
 
 
 def render(case_id: str, *args: str, edit: Any = None) -> tuple[dict[str, Any], str]:
@@ -34,7 +35,7 @@ def render(case_id: str, *args: str, edit: Any = None) -> tuple[dict[str, Any], 
 
 
 def install(helm: Helm, values: dict[str, Any]) -> Rendered:
-    return helm.template(values, release=f"clearml-runai-{PROJECT}", namespace=NS)
+    return helm.template(values, release=names(PROJECT).release, namespace=NS)
 
 
 def env_of(entries: list[dict[str, Any]]) -> dict[str, Any]:
@@ -200,7 +201,7 @@ def test_the_agents_own_volumes_files_contexts_and_service_account_are_carried(h
     mounts = {m["mountPath"] for m in rendered.agent_container["volumeMounts"]}
     assert {"/etc/ssl/corp", "/mnt/python/integration.py"} <= mounts
     assert env_of(rendered.agent_container["env"])["REQUESTS_CA_BUNDLE"] == "/etc/ssl/corp/ca.crt"
-    files = rendered.secret_data(f"clearml-runai-{PROJECT}-files")
+    files = rendered.secret_data(f"{names(PROJECT).release}-files")
     assert base64.b64decode(files["integration.py"]).decode().startswith("def get_template")
     assert rendered.one("ServiceAccount")["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith(":role/ml")
     assert rendered.pod_spec["securityContext"]["runAsUser"] == 0
@@ -217,13 +218,13 @@ def test_a_project_in_a_namespace_of_its_own_name_is_served_from_there(helm: Hel
     """--namespace other than runai-P: the agent's --namespace and K8S_DEFAULT_NAMESPACE follow it."""
     values, _ = render("b-5.3.2-defaults", "--namespace", "ml-team-x")
     assert values["runai"]["namespace"] == "ml-team-x"
-    rendered = helm.template(values, release=f"clearml-runai-{PROJECT}", namespace="ml-team-x")
+    rendered = helm.template(values, release=names(PROJECT).release, namespace="ml-team-x")
     args = rendered.agent_env_value("K8S_GLUE_EXTRA_ARGS").split()
     assert args.count("--namespace") == 1 and args[args.index("--namespace") + 1] == "ml-team-x"
     assert rendered.agent_env_value("K8S_DEFAULT_NAMESPACE") == "ml-team-x"
     assert rendered.task_template["metadata"]["labels"]["project"] == PROJECT
     # values rendered for that namespace refuse any other
-    assert "ml-team-x" in helm.template_error(values, release=f"clearml-runai-{PROJECT}", namespace=NS)
+    assert "ml-team-x" in helm.template_error(values, release=names(PROJECT).release, namespace=NS)
 
 
 def test_a_gpu_fraction_replaces_the_templates_whole_gpu_request(helm: Helm) -> None:

@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from sandbox.names import names
+
 from .conftest import Helm, own_annotations, values
 
 pytestmark = pytest.mark.chart
@@ -26,7 +28,7 @@ def test_schema_rejects_a_bad_project_name(helm: Helm, project: str) -> None:
 
 def test_schema_accepts_a_57_character_project(helm: Helm) -> None:
     project = "p" * 57
-    rendered = helm.template(values(runai={"project": project}), namespace=f"runai-{project}")
+    rendered = helm.template(values(runai={"project": project}), namespace=names(project).namespace)
     assert rendered.task_template["metadata"]["labels"]["project"] == project
 
 

@@ -1,7 +1,7 @@
 """The real clearml-agent 3.0.3, whole: its daemon loop against the API server and a ClearML stand-in.
 
 One project release (rendered live from a clearml-agent 5.3 install, installed with helm v4); each test
-starts the release's agent as its container starts (``tests/agent_harness``) and drives it as ClearML
+starts the release's agent as its container starts (``sandbox/agent_harness``) and drives it as ClearML
 users and the cluster would: enqueue tasks, abort one, report a pod finished (KAI holds the pods of
 this project pending, as it has no Run:ai queue here, and says why). What is asserted is what 3.0.3
 does, read from its code (``clearml_agent/glue/k8s.py``, ``pending_pods_daemon.py``) and seen here.
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.agent_harness import AgentDaemon, ClearMLStandIn, task_pod_name
+from sandbox.agent_harness import AgentDaemon, ClearMLStandIn, task_pod_name
 
 from .conftest import Kube, Project, clearml_for, install_project, remove_project, run_agent, set_pod_phase
 

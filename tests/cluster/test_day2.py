@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from tests.corpus.cases import SECRETS, find
-from tests.corpus.install import install
+from sandbox.corpus.cases import SECRETS, find
+from sandbox.corpus.install import install
+from sandbox.names import names
 
 from .conftest import CHART, Kube, unique
 
@@ -32,7 +33,11 @@ def test_all_projects_render_one_file_each_from_one_read(kube: Kube, clearml: tu
     projects = [f"{tag}-{i}" for i in range(12)]
     kube.apply(
         [
-            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"runai-{p}", "labels": {"runai/queue": p}}}
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": names(p).namespace, "labels": {"runai/queue": p}},
+            }
             for p in projects
         ]
     )
@@ -45,13 +50,13 @@ def test_all_projects_render_one_file_each_from_one_read(kube: Kube, clearml: tu
         worker_ids = set()
         for p in projects:
             values = YAML(typ="safe").load((out / f"{p}.values.yaml").read_text())
-            assert values["runai"]["project"] == p and values["runai"]["namespace"] == f"runai-{p}"
-            assert values["agent"]["queues"] == [f"runai-{p}"]
+            assert values["runai"]["project"] == p and values["runai"]["namespace"] == names(p).namespace
+            assert values["agent"]["queues"] == [names(p).queue]
             worker_ids.add(values["agent"]["workerId"])
             assert (out / f"{p}.values.yaml").stat().st_mode & 0o077 == 0
         assert len(worker_ids) == len(projects)
     finally:
-        kube.kubectl("delete", "namespace", *[f"runai-{p}" for p in projects], "--wait=false", check=False)
+        kube.kubectl("delete", "namespace", *[names(p).namespace for p in projects], "--wait=false", check=False)
 
 
 def test_discover_live_redacts_credentials(kube: Kube, clearml: tuple[str, str]) -> None:
@@ -72,7 +77,7 @@ def test_verify_reports_each_check_and_why_the_agent_is_not_available(
 ) -> None:
     ns, _ = clearml
     project = unique("v")
-    namespace = f"runai-{project}"
+    namespace = names(project).namespace
     kube.create_namespace(namespace, {"runai/queue": project})
     values = tmp_path / "values.yaml"
     kube.gen("render", "--project", project, "--clearml-namespace", ns, "-o", str(values))
@@ -82,7 +87,7 @@ def test_verify_reports_each_check_and_why_the_agent_is_not_available(
     kube.helm(
         "v4",
         "install",
-        f"clearml-runai-{project}",
+        names(project).release,
         str(CHART),
         "-n",
         namespace,
@@ -107,7 +112,7 @@ def test_verify_reports_each_check_and_why_the_agent_is_not_available(
         queue = [ln for ln in proc.stdout.splitlines() if "queue exists" in ln][0]
         assert queue.startswith("skip"), "the ClearML API is not reachable from here"
     finally:
-        kube.helm("v4", "uninstall", f"clearml-runai-{project}", "-n", namespace, check=False)
+        kube.helm("v4", "uninstall", names(project).release, "-n", namespace, check=False)
         kube.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
 

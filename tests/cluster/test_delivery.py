@@ -16,12 +16,13 @@ import pytest
 from clearml_runai_gen import __version__
 from ruamel.yaml import YAML
 
+from sandbox.corpus.cases import SECRETS, credentials, find
+from sandbox.corpus.install import install
+from sandbox.names import names
+from sandbox.registry import oci_registry
 from tests.conftest import ROOT
-from tests.corpus.cases import SECRETS, credentials, find
-from tests.corpus.install import install
 
 from .conftest import CHART, Kube, decode, unique
-from .registry import oci_registry
 
 pytestmark = pytest.mark.cluster
 
@@ -95,7 +96,7 @@ def test_api_server_accepts_every_gitops_object_for_one_and_many_projects(
     tag = unique("gx")
     one, many = f"{tag}-solo", [f"{tag}-{i}" for i in range(4)]
     argocd_ns = f"{tag}-argo"
-    for name in [argocd_ns, *[f"runai-{p}" for p in [one, *many]]]:
+    for name in [argocd_ns, *[names(p).namespace for p in [one, *many]]]:
         kube.create_namespace(name)
     try:
         repo = ["--chart-repo", "https://charts.example.org/clearml", "--chart-version", "0.2.0-rc.1"]
@@ -124,7 +125,7 @@ def test_api_server_accepts_every_gitops_object_for_one_and_many_projects(
                     # what Argo CD or Flux will read back from the API server are render's values
                     assert inline_values(accepted[-1]) == values, f"{p}.{fmt}.yaml"
                 (secret,) = dry_run(kube, secrets / f"{p}.secret.yaml")
-                assert secret["metadata"]["namespace"] == f"runai-{p}"
+                assert secret["metadata"]["namespace"] == names(p).namespace
                 assert decode(secret, "CLEARML_API_SECRET_KEY") == SECRET
             if case == "one":
                 (source,) = [o for o in load(out / f"{one}.flux.yaml") if o["kind"] != "HelmRelease"]
@@ -134,7 +135,7 @@ def test_api_server_accepts_every_gitops_object_for_one_and_many_projects(
                 assert source["kind"] == "HelmRepository"
     finally:
         kube.kubectl(
-            "delete", "namespace", argocd_ns, *[f"runai-{p}" for p in [one, *many]], "--wait=false", check=False
+            "delete", "namespace", argocd_ns, *[names(p).namespace for p in [one, *many]], "--wait=false", check=False
         )
 
 
@@ -142,7 +143,7 @@ def test_the_crds_really_validate(kube: Kube, crds: None, clearml: tuple[str, st
     """A control: objects the real schemas forbid are refused, so acceptance above means something."""
     ns, _ = clearml
     project = unique("bad")
-    kube.create_namespace(f"runai-{project}")
+    kube.create_namespace(names(project).namespace)
     try:
         kube.gen(
             "render", "--project", project, "--clearml-namespace", ns, "--format", "flux",
@@ -159,7 +160,7 @@ def test_the_crds_really_validate(kube: Kube, crds: None, clearml: tuple[str, st
         proc = kube.kubectl("apply", "--dry-run=server", "-f", str(tmp_path / "source.json"), check=False)
         assert proc.returncode != 0 and "operation" in proc.stderr, proc.stderr
     finally:
-        kube.kubectl("delete", "namespace", f"runai-{project}", "--wait=false", check=False)
+        kube.kubectl("delete", "namespace", names(project).namespace, "--wait=false", check=False)
 
 
 def resolved_agent_env(kube: Kube, namespace: str, release: str) -> dict[str, str]:
@@ -187,7 +188,7 @@ def test_chart_from_the_oci_registry_installs_with_the_secret_applied_first(
 ) -> None:
     ns, source_release = clearml
     project = unique(f"oci{helm}")
-    namespace, release = f"runai-{project}", f"clearml-runai-{project}"
+    namespace, release = names(project).namespace, names(project).release
     kube.create_namespace(namespace, {"runai/queue": project})
     try:
         # make package, then helm push to the registry, as the README tells

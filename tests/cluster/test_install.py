@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from tests.agent_harness import task_pod_name
-from tests.corpus.cases import SECRETS, find
+from sandbox.agent_harness import task_pod_name
+from sandbox.corpus.cases import SECRETS, find
+from sandbox.names import names
 
 from .conftest import CHART, Kube, clearml_for, decode, get_pod, install_clearml, run_agent, unique
 
@@ -86,13 +87,13 @@ def installed(request: pytest.FixtureRequest, kube: Kube, tmp_path_factory: pyte
     project = unique("p")
     access, secret = f"AK{project.upper().replace('-', '')}", f"SK-{project}-secret"
     clearml_ns, source_release = install_clearml(kube, workdir, case_id, access_key=access, secret_key=secret)
-    namespace = f"runai-{project}"
+    namespace = names(project).namespace
     kube.create_namespace(namespace, {"runai/queue": project})
     before = resource_versions(kube, clearml_ns)
 
     values_path = workdir / "values.yaml"
     kube.gen("render", "--project", project, "--clearml-namespace", clearml_ns, "-o", str(values_path))
-    release = f"clearml-runai-{project}"
+    release = names(project).release
     kube.helm(helm, "install", release, str(CHART), "-n", namespace, "-f", str(values_path))
     inst = Installed(
         kube,
@@ -158,7 +159,7 @@ def resolve(installed: Installed, entry: dict[str, Any]) -> str:
 def test_agent_serves_the_project_by_full_names(installed: Installed) -> None:
     env = agent_env(installed)
     ns = installed.clearml_ns
-    assert env["K8S_GLUE_QUEUE"]["value"] == f"runai-{installed.project}"
+    assert env["K8S_GLUE_QUEUE"]["value"] == names(installed.project).queue
     assert env["CLEARML_WORKER_ID"]["value"] == installed.release
     args = env["K8S_GLUE_EXTRA_ARGS"]["value"].split()
     assert args.count("--namespace") == 1
@@ -228,7 +229,7 @@ def test_real_agent_creates_the_task_pod_as_its_service_account(installed: Insta
     """The pinned clearml-agent's daemon loop, started from the installed release as its container starts,
     pulls a task from the project's queue and creates its pod through the API server with its own token."""
     kube, ns = installed.kube, installed.namespace
-    queue = f"runai-{installed.project}"
+    queue = names(installed.project).queue
     with (
         clearml_for(installed.access_key, installed.secret_key, queue) as clearml,
         run_agent(kube, ns, installed.release, clearml, installed.workdir / "agent") as agent,

@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 
+from sandbox.kai import Kai, condition
+from sandbox.names import names
 from tests.conftest import CHART, tool
 
 from .conftest import Kube, unique
-from .kai import Kai, condition
 
 pytestmark = pytest.mark.cluster
 
@@ -182,7 +183,7 @@ def test_agent_deployment_pod_is_placed_by_kube_scheduler_and_runs(kube: Kube, k
     """The chart's agent Deployment names no scheduler: kube-scheduler places it, kwok runs it."""
     project = unique("agent")
     ns = kai.project(project)
-    release = f"clearml-runai-{project}"
+    release = names(project).release
     values = {
         "runai": {"project": project},
         "clearml": {
@@ -190,7 +191,7 @@ def test_agent_deployment_pod_is_placed_by_kube_scheduler_and_runs(kube: Kube, k
             "accessKey": "ACCESSKEY",
             "secretKey": "SECRETKEY",
         },
-        "agent": {"queues": [f"runai-{project}"]},
+        "agent": {"queues": [names(project).queue]},
     }
     kube.run(
         [tool("helm"), "install", release, str(CHART), "-n", ns, "--values", "-", "--wait", "--timeout", "120s"],

@@ -10,8 +10,8 @@ from clearml_runai_gen import kube as kube_client
 from clearml_runai_gen.kube import load_api_client
 from clearml_runai_gen.source import LiveSource
 
-from tests.corpus.cases import find
-from tests.corpus.install import install, unpack
+from sandbox.corpus.cases import find
+from sandbox.corpus.install import install, unpack
 
 from .conftest import Kube, unique
 
@@ -94,22 +94,22 @@ def test_a_live_command_prints_all_its_output_and_leaves_no_temporary_file(
 
     from ruamel.yaml import YAML
 
-    from tests.conftest import ROOT
+    from tests.conftest import cli
 
+    script = cli()
     ns, _ = upgraded
     tmp = tmp_path / "tmp"
     tmp.mkdir()
-    cli = str(ROOT / ".venv" / "bin" / "clearml-runai-gen")
     env = {**kube.env, "TMPDIR": str(tmp)}
     args = ["--clearml-namespace", ns, "--kubeconfig", kube.kubeconfig]
-    proc = subprocess.run([cli, "render", "--project", "p", "--show-secrets", *args], env=env, capture_output=True)
+    proc = subprocess.run([script, "render", "--project", "p", "--show-secrets", *args], env=env, capture_output=True)
     assert proc.returncode == 0, proc.stderr
     assert YAML(typ="safe").load(proc.stdout)["runai"]["project"] == "p"  # whole: it parses to the end
     assert proc.stdout.endswith(b"\n")
-    report = subprocess.run([cli, "discover", "-o", "json", *args], env=env, capture_output=True)
+    report = subprocess.run([script, "discover", "-o", "json", *args], env=env, capture_output=True)
     assert json.loads(report.stdout)["namespace"] == ns
     assert list(tmp.iterdir()) == [], "the client's certificate files were left behind"
     # a command's verdict still reaches the shell
-    nowhere = [cli, "render", "--project", "p", "--clearml-namespace", "nowhere", "--kubeconfig", kube.kubeconfig]
+    nowhere = [script, "render", "--project", "p", "--clearml-namespace", "nowhere", "--kubeconfig", kube.kubeconfig]
     failing = subprocess.run([*nowhere, "-o", str(tmp_path / "v.yaml")], env=env, capture_output=True)
     assert failing.returncode == 1 and b"no ClearML k8s agent" in failing.stderr

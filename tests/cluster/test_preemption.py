@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from tests.agent_harness import ClearMLStandIn, task_pod_name
+from sandbox.agent_harness import ClearMLStandIn, task_pod_name
+from sandbox.kai import Kai, wait_for
 
 from .conftest import CHART, Kube, clearml_for, get_pod, run_agent, unique
-from .kai import Kai, wait_for
 from .test_runai import ACCESS, SECRET, install_clearml_for_runai
 
 pytestmark = pytest.mark.cluster

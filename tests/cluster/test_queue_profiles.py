@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.agent_harness import AgentDaemon, task_pod_name
+from sandbox.agent_harness import AgentDaemon, task_pod_name
+from sandbox.kai import Kai
 
 from .conftest import Kube, clearml_for
-from .kai import Kai
 from .test_runai import ACCESS, SECRET, clearml_ns, deploy, gpu_nodes, wait_pod  # noqa: F401 (clearml_ns: fixture)
 
 pytestmark = pytest.mark.cluster

@@ -7,7 +7,7 @@ and the real kubectl), the API server, kube-scheduler (the agent's own pod) and 
 pod-grouper, admission webhook) as `runai-scheduler` with `runai/queue`. Stood in: the nodes and their
 container runtime (kwok runs bound pods; a test ends them), the ClearML server (a local API that knows
 only the agent's key pair), and a task's own process (its status reports are played by the test).
-Projects, quotas and pools are made per test with the `kai` fixture (tests/cluster/kai.py).
+Projects, quotas and pools are made per test with the `kai` fixture (sandbox/kai.py).
 """
 
 from __future__ import annotations
@@ -21,13 +21,14 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from tests.agent_harness import ClearMLStandIn, task_pod_name
+from sandbox.agent_harness import ClearMLStandIn, task_pod_name
+from sandbox.corpus.cases import credentials, find, merge
+from sandbox.corpus.install import install
+from sandbox.kai import Kai
+from sandbox.names import names
 from tests.conftest import ProjectNames
-from tests.corpus.cases import credentials, find, merge
-from tests.corpus.install import install
 
 from .conftest import CHART, Kube, clearml_for, get_pod, run_agent, unique
-from .kai import Kai
 
 pytestmark = pytest.mark.cluster
 
@@ -91,8 +92,9 @@ def deploy(
     path = workdir / f"{project}.values.yaml"
     kube.gen("render", "--project", project, "--clearml-namespace", clearml_ns, "-o", str(path), *render)
     sets = [arg for item in helm_set for arg in ("--set", item)]
-    ns, release = f"runai-{project}", f"clearml-runai-{project}"
-    kube.helm("v4", "install", release, str(CHART), "-n", ns, "-f", str(path), "--wait", "--timeout=120s", *sets)
+    made = names(project)
+    install_args = ["-n", made.namespace, "-f", str(path), "--wait", "--timeout=120s", *sets]
+    kube.helm("v4", "install", made.release, str(CHART), *install_args)
     return RunaiProject(kube, project, YAML(typ="safe").load(path.read_text()))
 
 

@@ -1,6 +1,6 @@
 """The real upstream charts, every version, with the values users set: the tool's test corpus.
 
-Each case of tests/corpus is installed from its upstream archive as a real helm release, read back live
+Each case of sandbox/corpus is installed from its upstream archive as a real helm release, read back live
 and with the README's dump command (YAML and JSON), rendered, and installed with our chart (helm v4 and
 v3) into `runai-<project>`; the pinned clearml-agent builds the task pod from the installed template,
 and the API server must accept it, created with the agent ServiceAccount's own token.
@@ -21,10 +21,11 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from tests.agent_harness import task_pod_name
-from tests.conftest import ROOT, tool
-from tests.corpus.cases import SECRETS, Case, all_cases
-from tests.corpus.install import dump, install
+from sandbox.agent_harness import task_pod_name
+from sandbox.corpus.cases import SECRETS, Case, all_cases
+from sandbox.corpus.install import dump, install
+from sandbox.names import names
+from tests.conftest import cli, tool
 
 from .conftest import CHART, Kube, clearml_for, run_agent, unique
 
@@ -47,18 +48,17 @@ class Source:
 
     @property
     def target(self) -> str:
-        return f"runai-{self.project}"
+        return names(self.project).namespace
 
     @property
     def release(self) -> str:
-        return f"clearml-runai-{self.project}"
+        return names(self.project).release
 
     def warnings(self) -> list[str]:
         return [line[len("warning: ") :] for line in self.render.stderr.splitlines() if line.startswith("warning: ")]
 
     def gen_offline(self, *args: str) -> subprocess.CompletedProcess[str]:
-        cli = str(ROOT / ".venv" / "bin" / "clearml-runai-gen")
-        return self.kube.run([cli, *args], check=False)
+        return self.kube.run([cli(), *args], check=False)
 
 
 def _render_args(source_ns: str, case: Case, project: str) -> list[str]:
@@ -72,14 +72,14 @@ def source(request: pytest.FixtureRequest, kube: Kube, tmp_path_factory: pytest.
     namespace = unique("up")
     install(kube, case, namespace, workdir)
     project = unique("p")
-    kube.create_namespace(f"runai-{project}", {"runai/queue": project})
+    kube.create_namespace(names(project).namespace, {"runai/queue": project})
     values = workdir / "values.yaml"
     render = kube.gen(
         *_render_args(namespace, case, project), "--clearml-namespace", namespace, "-o", str(values), check=False
     )
     assert render.returncode == 0, render.stderr
     yield Source(kube, case, namespace, project, workdir, values, render)
-    kube.kubectl("delete", "namespace", namespace, f"runai-{project}", "--wait=false", check=False)
+    kube.kubectl("delete", "namespace", namespace, names(project).namespace, "--wait=false", check=False)
 
 
 def test_render_live_and_from_the_readmes_dumps_give_the_same_values(source: Source) -> None:
@@ -134,7 +134,7 @@ def test_every_object_the_release_relies_on_is_named_with_what_to_do(source: Sou
     warnings = source.warnings()
     env = {
         **source.kube.env,
-        "PATH": os.pathsep.join([str(ROOT / ".venv" / "bin"), str(Path(tool("kubectl")).parent), os.environ["PATH"]]),
+        "PATH": os.pathsep.join([str(Path(cli()).parent), str(Path(tool("kubectl")).parent), os.environ["PATH"]]),
     }
     for kind, name in sorted(relied):
         said = [w for w in warnings if w.startswith(f"{kind} {name} (")]

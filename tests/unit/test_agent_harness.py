@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.agent_harness import AgentHarnessError, ClearMLStandIn, HostSide, plan_launch
+from sandbox.agent_harness import AgentHarnessError, ClearMLStandIn, HostSide, plan_launch
 
 KEY, SECRET = "AGENTKEY", "agent-secret"
 
@@ -72,9 +72,9 @@ def test_stand_in_needs_its_own_token_for_every_other_call() -> None:
 def test_stand_in_records_calls_without_credentials_and_unknown_endpoints() -> None:
     with ClearMLStandIn(KEY, SECRET) as clearml:
         token = login(clearml.url)
-        status, _ = call(clearml.url, "projects.get_all", auth=token)
+        status, _ = call(clearml.url, "models.get_all", auth=token)
         assert status == 404
-        assert [c.endpoint for c in clearml.unknown_calls] == ["projects.get_all"]
+        assert [c.endpoint for c in clearml.unknown_calls] == ["models.get_all"]
         assert SECRET not in repr(clearml.calls) and token.split()[1] not in repr(clearml.calls)
 
 

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sandbox.fixtures.installs import as_served, dump, flavour_a, flavour_b, json_to_yaml
 from tests.conftest import gen
-from tests.fixtures.installs import as_served, dump, flavour_a, flavour_b, json_to_yaml
 
 run = gen
 

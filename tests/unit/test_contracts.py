@@ -18,7 +18,7 @@ from clearml_runai_gen.models import ProjectOptions
 from clearml_runai_gen.plan import CHART_TASK_LABELS, make_plan
 from clearml_runai_gen.source import FileSource
 
-from tests.fixtures.installs import dump, flavour_a
+from sandbox.fixtures.installs import dump, flavour_a
 
 SCHEMAS = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema" / "v1.35.0-local-strict"
 

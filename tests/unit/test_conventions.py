@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
+from sandbox.fixtures.installs import as_served, dump, flavour_b
 from tests.conftest import gen
-from tests.fixtures.installs import as_served, dump, flavour_b
 
 SECRET = "SK-conventions-41d2"
 

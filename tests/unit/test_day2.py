@@ -6,7 +6,7 @@ import base64
 import json
 from pathlib import Path
 
-from tests.fixtures.installs import ACCESS_KEY, SECRET_KEY, as_served, dump, flavour_a, flavour_b
+from sandbox.fixtures.installs import ACCESS_KEY, SECRET_KEY, as_served, dump, flavour_a, flavour_b
 from tests.unit.test_cli import run
 
 

@@ -14,7 +14,8 @@ from clearml_runai_gen.models import DeliveryOptions
 from clearml_runai_gen.secret import credentials_checksum
 from ruamel.yaml import YAML
 
-from tests.fixtures.installs import SERVER_ONLY, as_served, dump, flavour_a, flavour_b
+from sandbox.fixtures.installs import SERVER_ONLY, as_served, dump, flavour_a, flavour_b
+from sandbox.names import names
 
 from .test_cli import run
 
@@ -120,7 +121,7 @@ def test_output_dir_writes_a_secret_beside_each_values_file(source: Path, tmp_pa
     ]
     for project in ("p1", "p2"):
         (secret,) = load(out / f"{project}.secret.yaml")
-        assert secret["metadata"] == {**secret["metadata"], "namespace": f"runai-{project}"}
+        assert secret["metadata"] == {**secret["metadata"], "namespace": names(project).namespace}
         assert load(out / f"{project}.values.yaml")[0]["clearml"]["existingSecret"] == secret["metadata"]["name"]
         assert SECRET not in (out / f"{project}.values.yaml").read_text()
     assert "wrote 2 Secret manifest(s)" in stderr and SECRET not in stderr

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -19,9 +18,10 @@ from clearml_runai_gen.parse import MAX_DOCUMENT_BYTES, MAX_DUMP_BYTES, size_tex
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.fixtures.installs import as_served, dump, flavour_a, flavour_b
+from sandbox.fixtures.installs import as_served, dump, flavour_a, flavour_b
+from tests.conftest import cli
 
-CLI = str(Path(sys.executable).parent / "clearml-runai-gen")
+CLI = cli()
 TIMEOUT = 10.0  # seconds: far above the time any case takes; it only catches a hang
 MARK = "@@HOSTILE@@"
 

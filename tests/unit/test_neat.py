@@ -13,7 +13,7 @@ from clearml_runai_gen.neat import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.fixtures.installs import as_served, flavour_a, flavour_b
+from sandbox.fixtures.installs import as_served, flavour_a, flavour_b
 
 HELM_MARKS = (
     "meta.helm.sh/",

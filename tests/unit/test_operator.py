@@ -21,7 +21,7 @@ from clearml_runai_gen.operator.status import Check, Outcome, build_status, stat
 from clearml_runai_gen.operator.workqueue import WorkQueue
 from clearml_runai_gen.source import FileSource
 
-from tests.fixtures.installs import dump, flavour_a
+from sandbox.fixtures.installs import dump, flavour_a
 
 NS = "ml-team-a"  # a project namespace not named runai-<project>
 

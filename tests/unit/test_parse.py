@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from tests.fixtures.installs import as_served, dump, flavour_a, flavour_b
+from sandbox.fixtures.installs import as_served, dump, flavour_a, flavour_b
 
 
 def load_with(engine: str, text: str) -> list:  # type: ignore[type-arg]

@@ -12,7 +12,8 @@ from clearml_runai_gen.source import FileSource
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.fixtures.installs import ACCESS_KEY, SECRET_KEY, SERVER_ONLY, as_served, dump, flavour_a, flavour_b
+from sandbox.fixtures.installs import ACCESS_KEY, SECRET_KEY, SERVER_ONLY, as_served, dump, flavour_a, flavour_b
+from sandbox.names import names
 
 
 def plan_for(objects, project="team-a", **opts):
@@ -236,7 +237,7 @@ def test_rendering_never_crashes_on_well_formed_installs(flavour, version, relea
     text = render_values(plan)
     assert text == render_values(plan)
     v = plan.values
-    assert v["runai"]["project"] == project and v["runai"]["namespace"] == f"runai-{project}"
+    assert v["runai"]["project"] == project and v["runai"]["namespace"] == names(project).namespace
     assert v["clearml"]["apiHost"].split("/")[2].split(":")[0].endswith(f".{namespace}.svc.cluster.local")
     assert isinstance(v["taskPod"]["tolerations"], list)
     for var in v["taskPod"]["env"] + v["agent"]["extraEnv"]:

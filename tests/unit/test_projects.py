@@ -15,7 +15,7 @@ from clearml_runai_gen.plan import make_plan
 from clearml_runai_gen.projects import project_namespace
 from clearml_runai_gen.source import FileSource
 
-from tests.fixtures.installs import dump, flavour_b
+from sandbox.fixtures.installs import dump, flavour_b
 
 
 def ns(name: str, labels: dict[str, str] | None = None, annotations: dict[str, str] | None = None) -> dict[str, Any]:

@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
+from sandbox.fixtures.installs import as_served, dump, flavour_b
 from tests.conftest import gen
-from tests.fixtures.installs import as_served, dump, flavour_b
 
 Obj = dict[str, Any]
 PEM_BODY = "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ"

@@ -13,7 +13,7 @@ from clearml_runai_gen.models import ProjectOptions
 from clearml_runai_gen.plan import make_plan
 from clearml_runai_gen.source import FileSource
 
-from tests.fixtures.installs import as_served, dump, flavour_b
+from sandbox.fixtures.installs import as_served, dump, flavour_b
 from tests.unit.test_cli import run
 
 

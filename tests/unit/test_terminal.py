@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.installs import as_served, dump, flavour_b
+from sandbox.fixtures.installs import as_served, dump, flavour_b
 
 CLI = str(Path(sys.executable).parent / "clearml-runai-gen")
 SECRET_KEY = "SK-on-a-terminal-7c1e9a"

@@ -15,8 +15,8 @@ from clearml_runai_gen.plan import make_plan
 from clearml_runai_gen.source import FileSource
 from ruamel.yaml import YAML
 
+from sandbox.fixtures.installs import as_served, dump, flavour_a
 from tests.conftest import gen
-from tests.fixtures.installs import as_served, dump, flavour_a
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 

@@ -13,7 +13,7 @@ import pytest
 from clearml_runai_gen.cli import main
 from clearml_runai_gen.verify import _queue_check, as_table
 
-from tests.agent_harness import ClearMLStandIn
+from sandbox.agent_harness import ClearMLStandIn
 
 KEY, SECRET, QUEUE = "AGENTKEY", "agent-secret", "runai-team-a"
 IN_CLUSTER = "http://clearml-apiserver.clearml.svc.cluster.local:8008"

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.fixtures.installs import as_served, dump, flavour_b
 from tests.conftest import gen
-from tests.fixtures.installs import as_served, dump, flavour_b
 
 CLI = str(Path(sys.executable).parent / "clearml-runai-gen")
 

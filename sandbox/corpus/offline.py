@@ -15,8 +15,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from tests.conftest import tool
-
+from ..paths import tool
 from .cases import Case, find
 from .install import unpack
 

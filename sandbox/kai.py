@@ -58,10 +58,10 @@ from typing import TYPE_CHECKING, Any
 
 from ruamel.yaml import YAML
 
-from tests.conftest import CHART, tool
+from .paths import CHART, tool
 
-if TYPE_CHECKING:  # conftest imports this module for its fixtures
-    from .conftest import Kube
+if TYPE_CHECKING:  # a type only
+    from .cluster import Kube
 
 PHASE_ANNOTATION = "testenv.clearml-runai/phase"
 FAKE_NODE = {"kwok.x-k8s.io/node": "fake"}

@@ -14,7 +14,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.conftest import ROOT
+from .paths import ROOT
 
 
 def build() -> Path:

@@ -14,7 +14,6 @@ name, else `<release>-<chart>`) and `{ns}` (the release namespace); `expand` fil
 from __future__ import annotations
 
 import copy
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -443,7 +442,3 @@ def all_cases() -> list[Case]:
                 out.append(Case(_case_id(chart, version, value_set.name), chart, version, value_set, RELEASES[i % 3]))
                 i += 1
     return out
-
-
-def dns_safe(text: str) -> str:
-    return re.sub(r"[^a-z0-9-]", "-", text.lower())

@@ -12,6 +12,10 @@ It answers as clearml-server does where the agent can tell:
   ``tasks.enqueue`` -> queued, ``tasks.failed``, ``tasks.started``, ``tasks.completed``,
   ``tasks.dequeue``), and stamp ``last_change`` (an ISO-8601 string, as the server's JSON has it).
 * **Workers.** ``workers.register``/``unregister``/``status_report`` are recorded.
+* **Projects and new tasks.** ``projects.get_all``/``create`` and ``tasks.create``, and ``tasks.get_all``
+  filtered by ``name`` (a pattern, as on the server) and ``project``: what the clearml SDK's
+  ``Task.create``, ``Task.enqueue``, ``Task.get_task`` and ``Task.get_tasks`` send
+  (tests/unit/test_clearml_sdk.py drives the stand-in with the real SDK).
 
 What a test asks:
 
@@ -112,6 +116,7 @@ class ClearMLStandIn:
         self._signing_key = secrets.token_bytes(32)
         self._lock = threading.RLock()
         self._queues: dict[str, dict[str, Any]] = {}
+        self._projects: dict[str, dict[str, Any]] = {}
         self._tasks: dict[str, dict[str, Any]] = {}
         self._history: dict[str, list[StatusChange]] = {}
         self._log_lines: dict[str, list[str]] = {}
@@ -128,28 +133,8 @@ class ClearMLStandIn:
 
     def enqueue(self, name: str, queue: str, *, image: str = "python:3.11-slim") -> str:
         """A new task called ``name``, enqueued to the queue called ``queue``; returns its id."""
-        task_id = uuid.uuid4().hex
         with self._lock:
-            self._tasks[task_id] = {
-                "id": task_id,
-                "name": name,
-                "type": "training",
-                "status": "created",
-                "status_reason": "",
-                "status_message": "",
-                "user": USER_ID,
-                "company": COMPANY_ID,
-                "project": None,
-                "parent": None,
-                "created": _now(),
-                "last_change": _now(),
-                "script": {"repository": "", "branch": "", "entry_point": "train.py", "binary": "python3"},
-                "execution": {"queue": None},
-                "container": {"image": image, "arguments": "", "setup_shell_script": ""},
-                "hyperparams": {},
-                "runtime": {},
-            }
-            self._history[task_id] = [StatusChange("created", "", "user")]
+            task_id = self._new_task(name, None, "training", image, by="user")
             self._enqueue(task_id, self._queue_id(queue), "", by="user")
         return task_id
 
@@ -402,6 +387,30 @@ class ClearMLStandIn:
         }
         return queue_id
 
+    def _new_task(self, name: str, project: str | None, task_type: str, image: str, by: str) -> str:
+        task_id = uuid.uuid4().hex
+        self._tasks[task_id] = {
+            "id": task_id,
+            "name": name,
+            "type": task_type,
+            "status": "created",
+            "status_reason": "",
+            "status_message": "",
+            "user": USER_ID,
+            "company": COMPANY_ID,
+            "project": project,
+            "parent": None,
+            "created": _now(),
+            "last_change": _now(),
+            "script": {"repository": "", "branch": "", "entry_point": "train.py", "binary": "python3"},
+            "execution": {"queue": None},
+            "container": {"image": image, "arguments": "", "setup_shell_script": ""},
+            "hyperparams": {},
+            "runtime": {},
+        }
+        self._history[task_id] = [StatusChange("created", "", by)]
+        return task_id
+
     def _set_status(self, task: dict[str, Any], status: str, reason: str, by: str) -> None:
         task.update(status=status, status_reason=reason, last_change=_now())
         self._history[task["id"]].append(StatusChange(status, reason, by))
@@ -512,6 +521,43 @@ class ClearMLStandIn:
         queue["entries"].sort(key=lambda e: e["task"] != body.get("task"))
         return {"position": 0}
 
+    # ------------------------------------------------------------------ projects (what Task.create needs)
+
+    def _api_projects_get_all(self, body: dict[str, Any]) -> dict[str, Any]:
+        projects = list(self._projects.values())
+        if body.get("id"):
+            ids = body["id"] if isinstance(body["id"], list) else [body["id"]]
+            projects = [p for p in projects if p["id"] in ids]
+        if body.get("name"):
+            pattern = re.compile(str(body["name"]), re.IGNORECASE)
+            projects = [p for p in projects if pattern.search(p["name"])]
+        fields = body.get("only_fields")
+        return {
+            "projects": [
+                {k: copy.deepcopy(v) for k, v in p.items() if not fields or k in fields or k == "id"} for p in projects
+            ]
+        }
+
+    def _api_projects_create(self, body: dict[str, Any]) -> dict[str, Any]:
+        name = str(body.get("name") or "")
+        if not name:
+            raise ApiError(400, 12, "Validation error (name is required)")
+        if any(p["name"] == name for p in self._projects.values()):
+            raise ApiError(400, 0, f"Project with the same name already exists: name={name}")
+        project_id = uuid.uuid4().hex
+        self._projects[project_id] = {
+            "id": project_id,
+            "name": name,
+            "basename": name.rpartition("/")[2],
+            "description": str(body.get("description") or ""),
+            "user": USER_ID,
+            "company": COMPANY_ID,
+            "created": _now(),
+            "tags": list(body.get("tags") or []),
+            "system_tags": list(body.get("system_tags") or []),
+        }
+        return {"id": project_id}
+
     # ------------------------------------------------------------------ tasks
 
     def _api_tasks_get_all(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -522,12 +568,35 @@ class ClearMLStandIn:
         if body.get("status"):
             wanted = body["status"] if isinstance(body["status"], list) else [body["status"]]
             tasks = [t for t in tasks if t["status"] in wanted]
+        if body.get("name"):  # a pattern, as on the server: the SDK asks for ^name$ to find one by name
+            pattern = re.compile(str(body["name"]), re.IGNORECASE)
+            tasks = [t for t in tasks if pattern.search(str(t["name"]))]
+        if body.get("project"):
+            projects = body["project"] if isinstance(body["project"], list) else [body["project"]]
+            tasks = [t for t in tasks if t["project"] in projects]
         fields = body.get("only_fields")
         return {
             "tasks": [
                 {k: copy.deepcopy(v) for k, v in t.items() if not fields or k in fields or k == "id"} for t in tasks
             ]
         }
+
+    def _api_tasks_create(self, body: dict[str, Any]) -> dict[str, Any]:
+        name = str(body.get("name") or "")
+        if not name:
+            raise ApiError(400, 12, "Validation error (name is required)")
+        project = body.get("project")
+        if project is not None and project not in self._projects:
+            raise ApiError(400, 401, f"Invalid project id: id={project}")
+        image = str((body.get("container") or {}).get("image") or "")
+        task_id = self._new_task(name, project, str(body.get("type") or "training"), image, by="tasks.create")
+        task = self._tasks[task_id]
+        for key in ("comment", "tags", "system_tags", "script", "hyperparams", "configuration", "runtime"):
+            if key in body:
+                task[key] = copy.deepcopy(body[key])
+        if isinstance(body.get("container"), dict):
+            task["container"].update(copy.deepcopy(body["container"]))
+        return {"id": task_id}
 
     def _api_tasks_get_by_id(self, body: dict[str, Any]) -> dict[str, Any]:
         return {"task": copy.deepcopy(self._task(body.get("task")))}
