@@ -28,6 +28,8 @@
 #   TESTENV_RUN_DIR     logs and state (default .cache/testenv/run); a second
 #                       control plane can run beside the default one
 #   TESTENV_BUILD_JOBS  go build -p (default 2)
+#   TESTENV_START_DELAY seconds each started process waits between fork and
+#                       exec (for the tests of the start-up; default none)
 set -euo pipefail
 
 script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -179,14 +181,58 @@ cmd_build() {
     build_kai
 }
 
-# True when pid runs (not a zombie) and its command line holds $2 ("testenv up ").
-is_ours() {
-    local pid=$1 stat cmdline
-    stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || return 1
+# True when pid runs (is not a zombie).
+alive() {
+    local stat
+    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
     stat="${stat##*) }"
-    [[ "${stat%% *}" != Z ]] || return 1
+    [[ "${stat%% *}" != Z ]]
+}
+
+# True when pid runs and its command line holds $2 ("testenv up "): a pid read back from a pid
+# file may have been reused by another program since.
+is_ours() {
+    local pid=$1 cmdline
+    alive "$pid" || return 1
     cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
     [[ "$cmdline" == *"$2"* ]]
+}
+
+# Start a command ($2...) in a session of its own, output to log file $1; sets $launched.
+# TESTENV_START_DELAY (seconds, for the tests) holds the child between fork and exec, where its
+# command line is still this script's, so that the wait below is shown not to depend on it.
+launch() {
+    local log_file=$1
+    shift
+    (
+        [[ -z "${TESTENV_START_DELAY:-}" ]] || sleep "$TESTENV_START_DELAY"
+        exec setsid nohup "$@"
+    ) >"$log_file" 2>&1 </dev/null &
+    launched=$!
+}
+
+# Wait until the launched process wrote its pid file $1 ("down" finds it there) or exited,
+# for at most up_timeout seconds. Goes by the launched pid's liveness, never by its command line.
+await_pid_file() {
+    local file=$1 deadline=$((SECONDS + up_timeout))
+    while ((SECONDS < deadline)); do
+        [[ -s "$file" ]] && return 0
+        alive "$launched" || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+# Say why a start failed, in one line: the launched process exited (with its status), or it still
+# runs and did not become ready in time. Not in a subshell: only this shell can wait for its child.
+start_failure() {
+    local what=$1 status=0
+    if alive "$launched"; then
+        log "error: $what did not become ready within ${up_timeout}s"
+        return 0
+    fi
+    wait "$launched" 2>/dev/null || status=$?
+    log "error: $what exited during start-up (exit status $status)"
 }
 
 # pid in file $1 when it is a running "$2", or nothing.
@@ -252,19 +298,11 @@ start_control_plane() {
     mkdir -p "$state_dir"
     rm -f "$run_dir"/*.log
     log "starting control plane (logs in ${run_dir#"$repo_root"/}/*.log) ..."
-    setsid nohup "$bin" up --dir "$state_dir" --log-dir "$run_dir" \
-        >"$run_dir/testenv.log" 2>&1 </dev/null &
-    local launched=$!
-    # Wait for the pid file so that "down" can find the process.
-    local i
-    for ((i = 0; i < 100; i++)); do
-        [[ -s "$pid_file" ]] && break
-        is_ours "$launched" "testenv up " || break
-        sleep 0.1
-    done
-    if ! "$bin" wait --dir "$state_dir" --timeout "${up_timeout}s" >/dev/null; then
+    local launched
+    launch "$run_dir/testenv.log" "$bin" up --dir "$state_dir" --log-dir "$run_dir"
+    if ! await_pid_file "$pid_file" || ! "$bin" wait --dir "$state_dir" --timeout "${up_timeout}s" >/dev/null; then
         control_plane_logs
-        log "error: the control plane did not become ready within ${up_timeout}s"
+        start_failure "the control plane"
         cmd_down >/dev/null 2>&1 || true
         exit 1
     fi
@@ -272,7 +310,7 @@ start_control_plane() {
 }
 
 start_kai() {
-    local mode="${CLUSTER_SCHEDULER:-runai}" names pid start=$SECONDS
+    local mode="${CLUSTER_SCHEDULER:-runai}" names pid launched start=$SECONDS
     read -r -a names <<<"$(kai_names)"
     pid="$(kai_pid)"
     if [[ -n "$pid" ]]; then
@@ -286,20 +324,23 @@ start_kai() {
         mkdir -p "$kai_state" "$kai_logs"
         echo "$mode" >"$state_dir/scheduler"
         log "starting KAI as ${names[0]} (queue label ${names[1]}, logs in ${kai_logs#"$repo_root"/}/*.log) ..."
-        setsid nohup "$kai_bin" up --kubeconfig "$kubeconfig" --dir "$kai_state" --log-dir "$kai_logs" \
+        launch "$run_dir/kai.log" "$kai_bin" up --kubeconfig "$kubeconfig" --dir "$kai_state" --log-dir "$kai_logs" \
             --scheduler-name "${names[0]}" --queue-label-key "${names[1]}" --nodepool-label-key "${names[2]}" \
-            --defaults "$kai_src/defaults.yaml" --kwok-stages "$kai_src/kwok-stages.yaml" \
-            >"$run_dir/kai.log" 2>&1 </dev/null &
-        local launched=$! i
-        for ((i = 0; i < 100; i++)); do
-            [[ -s "$kai_pid_file" ]] && break
-            is_ours "$launched" "kai up " || break
-            sleep 0.1
-        done
+            --defaults "$kai_src/defaults.yaml" --kwok-stages "$kai_src/kwok-stages.yaml"
+        if ! await_pid_file "$kai_pid_file"; then
+            show_logs "$run_dir/kai.log" "$kai_logs"/*.log
+            start_failure KAI
+            cmd_down >/dev/null 2>&1 || true
+            exit 1
+        fi
     fi
     if ! "$kai_bin" wait --dir "$kai_state" --timeout "${up_timeout}s" -q; then
         show_logs "$run_dir/kai.log" "$kai_logs"/*.log
-        log "error: KAI did not become ready within ${up_timeout}s"
+        if [[ -n "$pid" ]]; then
+            log "error: the running KAI (pid $pid) is not ready; run 'ci/cluster.sh down' and try again"
+        else
+            start_failure KAI
+        fi
         cmd_down >/dev/null 2>&1 || true
         exit 1
     fi
@@ -357,7 +398,7 @@ down) cmd_down ;;
 status) cmd_status ;;
 kubeconfig) echo "$kubeconfig" ;;
 *)
-    sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac

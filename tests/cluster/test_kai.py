@@ -8,12 +8,16 @@ leaves behind (node, PodBound, PodGroup and its queue, BindRequest), not on even
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 import time
+import uuid
 from typing import Any
 
 import pytest
 
-from tests.conftest import CHART, tool
+from tests.conftest import CHART, ROOT, tool
 
 from .conftest import Kube, unique
 from .kai import Kai, condition
@@ -258,3 +262,24 @@ def test_kai_node_pool_label_keeps_kai_installs_on_their_pool(kai_cluster: Kai) 
     assert "runai/node-pool" not in pod["metadata"]["labels"]
     placed = kai.placement(ns, kai.create(pod))
     assert placed.node in pool_nodes and placed.queue == project
+
+
+def test_cluster_up_starts_when_its_children_are_slow_to_exec() -> None:
+    """`ci/cluster.sh up` waits on the pids it launched, not on their command lines: a child held
+    between fork and exec still has the script's command line, and a wait that went by it gave up at
+    once, stopped the control plane it had just started and blamed a readiness timeout that never
+    ran. TESTENV_START_DELAY holds each child there for 2 s; a control plane of its own (its own
+    TESTENV_RUN_DIR) starts anyway and is stopped again."""
+    run_dir = ROOT / ".cache" / "testenv" / f"run-slow-exec-{uuid.uuid4().hex[:6]}"
+    env = {**os.environ, "TESTENV_RUN_DIR": str(run_dir), "TESTENV_START_DELAY": "2", "CLUSTER_SCHEDULER": "runai"}
+    script = str(ROOT / "ci" / "cluster.sh")
+    try:
+        up = subprocess.run([script, "up"], env=env, capture_output=True, text=True, timeout=900)
+        assert up.returncode == 0, up.stderr[-4000:]
+        assert up.stdout.strip().splitlines()[-1] == f"export KUBECONFIG={run_dir / 'state' / 'kubeconfig'}"
+        assert "within" not in up.stderr, up.stderr
+        status = subprocess.run([script, "status"], env=env, capture_output=True, text=True, timeout=60)
+        assert status.returncode == 0 and "ready; KAI" in status.stdout, status.stdout + status.stderr
+    finally:
+        subprocess.run([script, "down"], env=env, capture_output=True, text=True, timeout=300)
+        shutil.rmtree(run_dir, ignore_errors=True)
