@@ -20,7 +20,7 @@ import pytest
 from tests.conftest import CHART, ROOT, tool
 
 from .conftest import Kube, unique
-from .kai import Kai, condition
+from .kai import Kai, condition, wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -283,3 +283,40 @@ def test_cluster_up_starts_when_its_children_are_slow_to_exec() -> None:
     finally:
         subprocess.run([script, "down"], env=env, capture_output=True, text=True, timeout=300)
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def test_verify_names_the_reason_this_kai_release_writes_for_over_quota_and_a_missing_queue(kai: Kai) -> None:
+    """verify's task-pods line read from what the running KAI (v0.16.8, or v0.17.0 with KAI_VERSION)
+    writes: its PodGroups' scheduling conditions, the pods' conditions and the events."""
+    from clearml_runai_gen import verify
+    from kubernetes import config as kube_config
+
+    project = unique("verify")
+    ns = kai.project(project, gpu_quota=1)
+    api = kube_config.new_client_from_config(config_file=kai.kube.kubeconfig)
+
+    def agent_pod(queue: str | None = None) -> dict[str, Any]:
+        pod = kai.task_pod(ns, project, gpus=1, priority="build", queue=queue)
+        pod["metadata"]["labels"][verify.TASK_POD_SELECTOR] = "agent-0123abcd"  # as the agent labels its pods
+        return pod
+
+    def task_pods_line(needle: str) -> Any:
+        def probe() -> verify.Check | None:
+            check = verify._task_pods_check(api, ns)
+            return check if needle in check.detail else None
+
+        return wait_for(
+            f"verify's task pods line to say {needle!r}", probe, explain=lambda: str(verify._task_pods_check(api, ns))
+        )
+
+    first = kai.create(agent_pod())
+    kai.placement(ns, first)
+    extra = kai.create(agent_pod())
+    check = task_pods_line(f"{extra} waits for quota: NonPreemptibleOverQuota")
+    assert check.ok is True and "\n" not in check.detail, check
+
+    ghost = unique("ghost")
+    lost = kai.create(agent_pod(queue=ghost))
+    check = task_pods_line(f"{lost} cannot be placed: QueueDoesNotExist")
+    assert check.ok is False and f"Queue '{ghost}' does not exist" in check.detail, check
+    api.close()
