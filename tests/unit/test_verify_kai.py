@@ -42,7 +42,7 @@ def pod_group(version: str, pod_name: str, reason: str, message: str) -> dict[st
                 "type": "UnschedulableOnNodePool",
                 "nodePool": "default",
                 "reason": "Unschedulable",
-                "message": message,
+                "message": f"{reason}: {message}.",  # common_info.JobFitErrorsToMessage
                 "reasons": [{"reason": reason, "message": message}],
                 "status": "True",
                 "transitionID": "0",
@@ -89,15 +89,14 @@ def check(
 def test_a_task_pod_over_its_queues_quota_waits_with_kais_reason_name(
     monkeypatch: pytest.MonkeyPatch, version: str
 ) -> None:
-    # the pod's own condition carries the message without the reason's name
-    pods = [pod("a", "Running"), pod("b", condition=OVER_QUOTA)]
+    pods = [pod("a", "Running"), pod("b", condition=f"NonPreemptibleOverQuota: {OVER_QUOTA}.")]
     result = check(monkeypatch, pods, [pod_group(version, "b", "NonPreemptibleOverQuota", OVER_QUOTA)])
     assert result.ok is True, result
     assert result.detail == f"1 pending, 1 running; b waits for quota: NonPreemptibleOverQuota: {OVER_QUOTA}"
 
 
 @pytest.mark.parametrize("version", ["v0.16.8", "v0.17.0"])
-@pytest.mark.parametrize("pod_condition", [NO_QUEUE, ""])  # markUnschedulable off: no pod condition
+@pytest.mark.parametrize("pod_condition", [f"QueueDoesNotExist: {NO_QUEUE}.", ""])  # "": markUnschedulable off
 def test_a_task_pod_whose_queue_is_missing_cannot_be_placed(
     monkeypatch: pytest.MonkeyPatch, version: str, pod_condition: str
 ) -> None:
