@@ -46,8 +46,8 @@ def test_task_pod_is_bound_by_kai_to_a_gpu_node_in_its_queue_then_runs_and_finis
         assert placed.queue == queue, "the PodGroup is not in the pod's queue (label runai/queue)"
         assert placed.bind_request["spec"]["selectedNode"] == placed.node
         assert placed.bind_request["status"]["phase"] == "Succeeded"
-        # KAI's webhook gives pods that request GPUs the GPU operator's runtime class
-        assert placed.pod["spec"].get("runtimeClassName") == "nvidia"
+        # since v0.16 KAI's webhook gives the GPU operator's runtime class to GPU-fraction pods only
+        assert "runtimeClassName" not in placed.pod["spec"]
         running = kai.wait_phase(ns, name, "Running")
         assert condition(running, "Ready")["status"] == "True"  # type: ignore[index]
         assert running["status"]["podIP"]
@@ -293,6 +293,7 @@ def test_verify_names_the_reason_this_kai_release_writes_for_over_quota_and_a_mi
 
     project = unique("verify")
     ns = kai.project(project, gpu_quota=1)
+    kai.gpu_nodes(1, gpus=1)  # a free GPU whatever the tests before left running
     api = kube_config.new_client_from_config(config_file=kai.kube.kubeconfig)
 
     def agent_pod(queue: str | None = None) -> dict[str, Any]:
