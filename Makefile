@@ -65,10 +65,12 @@ test: venv agent-venv sdk-venv tools
 cluster-up:
 	@ci/cluster.sh up
 
-# also the second control plane of the tests (KAI under its open-source names), if one was left running
+# also the other control planes of the tests (KAI under its open-source names; KAI v0.17.0), if one
+# was left running
 cluster-down:
 	@ci/cluster.sh down
 	@TESTENV_RUN_DIR=.cache/testenv/run-kai ci/cluster.sh down
+	@KAI_VERSION=v0.17.0 TESTENV_RUN_DIR=.cache/testenv/run-v0.17.0 ci/cluster.sh down
 
 demo: venv agent-venv tools
 	@ci/demo.sh

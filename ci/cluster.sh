@@ -6,8 +6,8 @@
 #
 # usage: ci/cluster.sh build|up|down|status|kubeconfig
 #
-#   build       build .cache/testenv/bin/testenv and .cache/kai/bin/kai when
-#               their inputs changed
+#   build       build .cache/testenv/bin/testenv and .cache/kai/<version>/bin/kai
+#               when their inputs changed (ci/build.sh)
 #   up          build, start the control plane and KAI unless they already
 #               run, wait until both are ready; the last line printed is
 #               "export KUBECONFIG=<path>"
@@ -23,20 +23,23 @@
 #                       kai.scheduler/node-pool, as an open-source KAI install.
 #                       One KAI runs per control plane: for the other names,
 #                       start a second control plane (TESTENV_RUN_DIR).
+#   KAI_VERSION         the KAI release: v0.16.8 (default, the LTS) or v0.17.0,
+#                       each built and cached apart. One KAI per control plane:
+#                       for another release, use another TESTENV_RUN_DIR.
 #   TESTENV_UP_TIMEOUT  seconds to wait for readiness (default 120, and as
 #                       much again for KAI)
 #   TESTENV_RUN_DIR     logs and state (default .cache/testenv/run); a second
 #                       control plane can run beside the default one
 #   TESTENV_BUILD_JOBS  go build -p (default 2)
+#   TESTENV_START_DELAY seconds each started process waits between fork and
+#                       exec (for the tests of the start-up; default none)
 set -euo pipefail
 
 script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo_root="$(cd "$script_dir/.." && pwd)"
-src_dir="$repo_root/ci/testenv"
 cache_dir="$repo_root/.cache/testenv"
-bin_dir="$cache_dir/bin"
-bin="$bin_dir/testenv"
-hash_file="$bin_dir/testenv.sha256"
+build="$script_dir/build.sh"
+bin="$("$build" path testenv)"
 run_dir="${TESTENV_RUN_DIR:-$cache_dir/run}"
 [[ "$run_dir" == /* ]] || run_dir="$PWD/$run_dir"
 state_dir="$run_dir/state"
@@ -44,149 +47,72 @@ kubeconfig="$state_dir/kubeconfig"
 pid_file="$state_dir/testenv.pid"
 up_timeout="${TESTENV_UP_TIMEOUT:-120}"
 
-proc_src="$repo_root/ci/proc" # processes and certificates, shared by testenv and kai
 kai_src="$repo_root/ci/kai"
-kai_cache="$repo_root/.cache/kai"
-kai_bin="$kai_cache/bin/kai"
-kai_hash_file="$kai_cache/bin/kai.sha256"
+kai_bin="$("$build" path kai)" # of KAI_VERSION
+kai_version="$("$build" kai-version)"
 kai_state="$state_dir/kai"
 kai_pid_file="$kai_state/kai.pid"
 kai_logs="$run_dir/kai"
-# The release archive of github.com/NVIDIA/KAI-scheduler (tag v0.13.0, commit
-# 5d35ecab74e693d6f40309d2e23a68b8ac138571), used only where the module cannot
-# be downloaded.
-kai_module=github.com/NVIDIA/KAI-scheduler
-kai_archive="$kai_src/upstream/kai-scheduler-v0.13.0.tar.gz"
-kai_archive_sha256=ae76fe24ea255b5dbaf08d38c8f956a012fc065a60771878b630348b2525af61
 
 log() { echo "cluster.sh: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-# Hash of everything that goes into a binary: the build flags ($1), the Go
-# version, and the Go files, go.mod and go.sum of its module and of the local
-# modules it uses (the directories $2...).
-source_hash() {
-    local flags=$1
-    shift
-    (
-        cd "$repo_root"
-        for d in "$@"; do
-            find "${d#"$repo_root"/}" -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) -print0
-        done | LC_ALL=C sort -z | xargs -0 sha256sum
-        go version
-        echo "$flags"
-    ) | sha256sum | cut -d' ' -f1
-}
-
-# Report the Kubernetes version from go.mod, as an upstream release build does.
-ldflags() {
-    local v
-    v="$(awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v/ { print $2; exit }' "$src_dir/go.mod")"
-    [[ -n "$v" ]] || die "k8s.io/kubernetes version not found in $src_dir/go.mod"
-    local major minor
-    major="${v#v}"; major="${major%%.*}"
-    minor="${v#v*.}"; minor="${minor%%.*}"
-    local pkg=k8s.io/component-base/version
-    echo "-s -w -X $pkg.gitVersion=$v -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor" \
-        "-X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
-}
-
-build_testenv() {
-    mkdir -p "$bin_dir"
-    # One build at a time: a second caller waits, then finds the binary fresh.
-    exec 9>"$bin_dir/.build.lock"
-    flock 9
-    local want have=""
-    want="$(source_hash "-trimpath -buildvcs=false $(ldflags)" "$src_dir" "$proc_src")"
-    [[ -f "$hash_file" ]] && have="$(cat "$hash_file")"
-    if [[ -x "$bin" && "$want" == "$have" ]]; then
-        exec 9>&-
-        return 0
-    fi
-    log "building ${bin#"$repo_root"/} (a first build takes several minutes) ..."
-    local start=$SECONDS tmp="$bin.tmp.$$"
-    if ! (cd "$src_dir" && go build -p "${TESTENV_BUILD_JOBS:-2}" -trimpath -buildvcs=false -ldflags "$(ldflags)" -o "$tmp" .); then
-        rm -f "$tmp"
-        die "go build failed"
-    fi
-    mv -f "$tmp" "$bin"
-    echo "$want" >"$hash_file"
-    exec 9>&-
-    log "built ${bin#"$repo_root"/} in $((SECONDS - start))s"
-}
-
-# KAI: the version that ci/kai/go.mod requires.
-kai_version() {
-    awk -v m="$kai_module" '$1 == m && $2 ~ /^v/ { print $2; exit }' "$kai_src/go.mod"
-}
-
-# Build ci/kai in a copy of the module (.cache/kai/build), so that neither the
-# download nor the fallback edits the repository's go.mod/go.sum: the module
-# is downloaded when the proxy serves it; where it cannot be downloaded, the
-# vendored release archive is checked against its sha256, unpacked and put in
-# its place with a replace directive.
-build_kai() {
-    mkdir -p "$kai_cache/bin"
-    exec 8>"$kai_cache/bin/.build.lock"
-    flock 8
-    local version flags want have=""
-    version="$(kai_version)"
-    [[ -n "$version" ]] || die "$kai_module not required in ${kai_src#"$repo_root"/}/go.mod"
-    flags="-p ${TESTENV_BUILD_JOBS:-2} -trimpath -buildvcs=false -ldflags=-s -w -X main.kaiVersion=$version"
-    want="$(source_hash "$flags $kai_archive_sha256" "$kai_src" "$proc_src")"
-    [[ -f "$kai_hash_file" ]] && have="$(cat "$kai_hash_file")"
-    if [[ -x "$kai_bin" && "$want" == "$have" ]]; then
-        exec 8>&-
-        return 0
-    fi
-    log "building ${kai_bin#"$repo_root"/} (KAI $version, kwok; a first build takes several minutes) ..."
-    local start=$SECONDS stage="$kai_cache/build" tmp="$kai_bin.tmp.$$" from mod=()
-    rm -rf "$stage"
-    mkdir -p "$stage"
-    cp "$kai_src"/*.go "$kai_src/go.mod" "$kai_src/go.sum" "$stage/"
-    (cd "$stage" && go mod edit -replace "github.com/clearml-runai/proc=$proc_src")
-    if (cd "$stage" && go mod download "$kai_module@$version") >"$kai_cache/download.log" 2>&1; then
-        from="the module proxy"
-        mod=(-mod=mod) # go.sum gains the module's checksum, verified by the checksum database
-    else
-        local src="$kai_cache/src" dir="$kai_cache/src/kai-scheduler-$version"
-        [[ -f "$kai_archive" ]] || die "${kai_archive#"$repo_root"/} is missing and $kai_module@$version cannot be downloaded (see ${kai_cache#"$repo_root"/}/download.log)"
-        if ! echo "$kai_archive_sha256  $kai_archive" | sha256sum --check --status; then
-            die "${kai_archive#"$repo_root"/} does not have sha256 $kai_archive_sha256: restore it from git"
-        fi
-        rm -rf "$src"
-        mkdir -p "$src"
-        tar -xzf "$kai_archive" -C "$src"
-        [[ -f "$dir/go.mod" ]] || die "${kai_archive#"$repo_root"/} does not hold kai-scheduler-$version/go.mod"
-        (cd "$stage" && go mod edit -replace "$kai_module=$dir")
-        from="the vendored archive (the module proxy refused it: $(grep -m1 -o '[0-9][0-9][0-9] [A-Za-z ]*' "$kai_cache/download.log" || echo 'see download.log'))"
-    fi
-    log "KAI $version from $from"
-    if ! (cd "$stage" && go build "${mod[@]}" -p "${TESTENV_BUILD_JOBS:-2}" -trimpath -buildvcs=false \
-        -ldflags "-s -w -X main.kaiVersion=$version" -o "$tmp" .); then
-        rm -f "$tmp"
-        die "go build of ci/kai failed"
-    fi
-    mv -f "$tmp" "$kai_bin"
-    echo "$want" >"$kai_hash_file"
-    exec 8>&-
-    log "built ${kai_bin#"$repo_root"/} in $((SECONDS - start))s"
-}
-
 cmd_build() {
-    command -v go >/dev/null || die "go is not installed"
-    build_testenv
-    build_kai
+    "$build" testenv kai
 }
 
-# True when pid runs (not a zombie) and its command line holds $2 ("testenv up ").
-is_ours() {
-    local pid=$1 stat cmdline
-    stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || return 1
+# True when pid runs (is not a zombie).
+alive() {
+    local stat
+    stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
     stat="${stat##*) }"
-    [[ "${stat%% *}" != Z ]] || return 1
+    [[ "${stat%% *}" != Z ]]
+}
+
+# True when pid runs and its command line holds $2 ("testenv up "): a pid read back from a pid
+# file may have been reused by another program since.
+is_ours() {
+    local pid=$1 cmdline
+    alive "$pid" || return 1
     cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
     [[ "$cmdline" == *"$2"* ]]
+}
+
+# Start a command ($2...) in a session of its own, output to log file $1; sets $launched.
+# TESTENV_START_DELAY (seconds, for the tests) holds the child between fork and exec, where its
+# command line is still this script's, so that the wait below is shown not to depend on it.
+launch() {
+    local log_file=$1
+    shift
+    (
+        [[ -z "${TESTENV_START_DELAY:-}" ]] || sleep "$TESTENV_START_DELAY"
+        exec setsid nohup "$@"
+    ) >"$log_file" 2>&1 </dev/null &
+    launched=$!
+}
+
+# Wait until the launched process wrote its pid file $1 ("down" finds it there) or exited,
+# for at most up_timeout seconds. Goes by the launched pid's liveness, never by its command line.
+await_pid_file() {
+    local file=$1 deadline=$((SECONDS + up_timeout))
+    while ((SECONDS < deadline)); do
+        [[ -s "$file" ]] && return 0
+        alive "$launched" || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+# Say why a start failed, in one line: the launched process exited (with its status), or it still
+# runs and did not become ready in time. Not in a subshell: only this shell can wait for its child.
+start_failure() {
+    local what=$1 status=0
+    if alive "$launched"; then
+        log "error: $what did not become ready within ${up_timeout}s"
+        return 0
+    fi
+    wait "$launched" 2>/dev/null || status=$?
+    log "error: $what exited during start-up (exit status $status)"
 }
 
 # pid in file $1 when it is a running "$2", or nothing.
@@ -252,19 +178,11 @@ start_control_plane() {
     mkdir -p "$state_dir"
     rm -f "$run_dir"/*.log
     log "starting control plane (logs in ${run_dir#"$repo_root"/}/*.log) ..."
-    setsid nohup "$bin" up --dir "$state_dir" --log-dir "$run_dir" \
-        >"$run_dir/testenv.log" 2>&1 </dev/null &
-    local launched=$!
-    # Wait for the pid file so that "down" can find the process.
-    local i
-    for ((i = 0; i < 100; i++)); do
-        [[ -s "$pid_file" ]] && break
-        is_ours "$launched" "testenv up " || break
-        sleep 0.1
-    done
-    if ! "$bin" wait --dir "$state_dir" --timeout "${up_timeout}s" >/dev/null; then
+    local launched
+    launch "$run_dir/testenv.log" "$bin" up --dir "$state_dir" --log-dir "$run_dir"
+    if ! await_pid_file "$pid_file" || ! "$bin" wait --dir "$state_dir" --timeout "${up_timeout}s" >/dev/null; then
         control_plane_logs
-        log "error: the control plane did not become ready within ${up_timeout}s"
+        start_failure "the control plane"
         cmd_down >/dev/null 2>&1 || true
         exit 1
     fi
@@ -272,7 +190,7 @@ start_control_plane() {
 }
 
 start_kai() {
-    local mode="${CLUSTER_SCHEDULER:-runai}" names pid start=$SECONDS
+    local mode="${CLUSTER_SCHEDULER:-runai}" names pid launched start=$SECONDS
     read -r -a names <<<"$(kai_names)"
     pid="$(kai_pid)"
     if [[ -n "$pid" ]]; then
@@ -280,26 +198,33 @@ start_kai() {
         have="$(cat "$state_dir/scheduler" 2>/dev/null || true)"
         [[ "$have" == "$mode" ]] ||
             die "KAI runs here with CLUSTER_SCHEDULER=$have, not $mode: one KAI per control plane; use another TESTENV_RUN_DIR"
+        have="$(cat "$state_dir/kai-version" 2>/dev/null || true)"
+        [[ "$have" == "$kai_version" ]] ||
+            die "KAI $have runs here, not $kai_version: one KAI per control plane; use another TESTENV_RUN_DIR"
         log "KAI already running (pid $pid)"
     else
         rm -rf "$kai_state" "$kai_logs"
         mkdir -p "$kai_state" "$kai_logs"
         echo "$mode" >"$state_dir/scheduler"
-        log "starting KAI as ${names[0]} (queue label ${names[1]}, logs in ${kai_logs#"$repo_root"/}/*.log) ..."
-        setsid nohup "$kai_bin" up --kubeconfig "$kubeconfig" --dir "$kai_state" --log-dir "$kai_logs" \
+        echo "$kai_version" >"$state_dir/kai-version"
+        log "starting KAI $kai_version as ${names[0]} (queue label ${names[1]}, logs in ${kai_logs#"$repo_root"/}/*.log) ..."
+        launch "$run_dir/kai.log" "$kai_bin" up --kubeconfig "$kubeconfig" --dir "$kai_state" --log-dir "$kai_logs" \
             --scheduler-name "${names[0]}" --queue-label-key "${names[1]}" --nodepool-label-key "${names[2]}" \
-            --defaults "$kai_src/defaults.yaml" --kwok-stages "$kai_src/kwok-stages.yaml" \
-            >"$run_dir/kai.log" 2>&1 </dev/null &
-        local launched=$! i
-        for ((i = 0; i < 100; i++)); do
-            [[ -s "$kai_pid_file" ]] && break
-            is_ours "$launched" "kai up " || break
-            sleep 0.1
-        done
+            --defaults "$kai_src/defaults.yaml" --kwok-stages "$kai_src/kwok-stages.yaml"
+        if ! await_pid_file "$kai_pid_file"; then
+            show_logs "$run_dir/kai.log" "$kai_logs"/*.log
+            start_failure KAI
+            cmd_down >/dev/null 2>&1 || true
+            exit 1
+        fi
     fi
     if ! "$kai_bin" wait --dir "$kai_state" --timeout "${up_timeout}s" -q; then
         show_logs "$run_dir/kai.log" "$kai_logs"/*.log
-        log "error: KAI did not become ready within ${up_timeout}s"
+        if [[ -n "$pid" ]]; then
+            log "error: the running KAI (pid $pid) is not ready; run 'ci/cluster.sh down' and try again"
+        else
+            start_failure KAI
+        fi
         cmd_down >/dev/null 2>&1 || true
         exit 1
     fi
@@ -347,7 +272,7 @@ cmd_status() {
         echo "running (pid $pid, ready), KAI ${kpid:+(pid $kpid) }not ready"
         return 1
     fi
-    echo "running (pid $pid, ready; KAI pid $kpid as $(cat "$state_dir/scheduler"), ready; KUBECONFIG=$kubeconfig)"
+    echo "running (pid $pid, ready; KAI $(cat "$state_dir/kai-version") pid $kpid as $(cat "$state_dir/scheduler"), ready; KUBECONFIG=$kubeconfig)"
 }
 
 case "${1:-}" in
@@ -357,7 +282,7 @@ down) cmd_down ;;
 status) cmd_status ;;
 kubeconfig) echo "$kubeconfig" ;;
 *)
-    sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
     ;;
 esac

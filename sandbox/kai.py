@@ -3,8 +3,9 @@
 What `ci/cluster.sh up` runs beside etcd, kube-apiserver and kube-controller-manager:
 
 - kube-scheduler: places the pods of `default-scheduler`, such as the agent Deployment's pod.
-- KAI v0.13.0, the open-source core of the Run:ai scheduler (scheduler, binder, pod-grouper and
-  admission webhook, built by ci/kai), as `runai-scheduler` with queue label `runai/queue` and
+- KAI v0.16.8 (the LTS release; `KAI_VERSION=v0.17.0` selects the newest), the open-source core of
+  the Run:ai scheduler (scheduler, binder, pod-grouper and admission webhook, built by ci/kai from
+  the release archives in ci/kai/upstream), as `runai-scheduler` with queue label `runai/queue` and
   node-pool label `runai/node-pool`. With `CLUSTER_SCHEDULER=kai` the same KAI runs under its
   open-source names (`kai-scheduler`, `kai.scheduler/queue`, `kai.scheduler/node-pool`): one KAI
   per control plane, so that scenario has a control plane of its own (fixture `kai_cluster`).

@@ -25,7 +25,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 
-	kaicrds "github.com/NVIDIA/KAI-scheduler/deployments/kai-scheduler/crds"
+	kaicrds "github.com/kai-scheduler/KAI-scheduler/deployments/kai-scheduler/crds"
 )
 
 const fieldManager = "kai-testenv"

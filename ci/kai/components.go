@@ -10,16 +10,14 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	admissionapp "github.com/NVIDIA/KAI-scheduler/cmd/admission/app"
-	binderapp "github.com/NVIDIA/KAI-scheduler/cmd/binder/app"
-	podgrouperapp "github.com/NVIDIA/KAI-scheduler/cmd/podgrouper/app"
-	schedulerapp "github.com/NVIDIA/KAI-scheduler/cmd/scheduler/app"
-	admissionplugins "github.com/NVIDIA/KAI-scheduler/pkg/admission/plugins"
-	admissiongpusharing "github.com/NVIDIA/KAI-scheduler/pkg/admission/webhook/v1alpha2/gpusharing"
-	"github.com/NVIDIA/KAI-scheduler/pkg/admission/webhook/v1alpha2/runtimeenforcement"
-	binderplugins "github.com/NVIDIA/KAI-scheduler/pkg/binder/plugins"
-	bindergpusharing "github.com/NVIDIA/KAI-scheduler/pkg/binder/plugins/gpusharing"
-	k8splugins "github.com/NVIDIA/KAI-scheduler/pkg/binder/plugins/k8s-plugins"
+	admissionapp "github.com/kai-scheduler/KAI-scheduler/cmd/admission/app"
+	binderapp "github.com/kai-scheduler/KAI-scheduler/cmd/binder/app"
+	podgrouperapp "github.com/kai-scheduler/KAI-scheduler/cmd/podgrouper/app"
+	schedulerapp "github.com/kai-scheduler/KAI-scheduler/cmd/scheduler/app"
+	admissionplugins "github.com/kai-scheduler/KAI-scheduler/pkg/admission/plugins"
+	admissiongpusharing "github.com/kai-scheduler/KAI-scheduler/pkg/admission/webhook/v1alpha2/gpusharing"
+	"github.com/kai-scheduler/KAI-scheduler/pkg/admission/webhook/v1alpha2/runtimeenforcement"
+	binderplugins "github.com/kai-scheduler/KAI-scheduler/pkg/binder/plugins"
 
 	kwokconfig "sigs.k8s.io/kwok/pkg/config"
 	kwokcmd "sigs.k8s.io/kwok/pkg/kwok/cmd"
@@ -27,7 +25,7 @@ import (
 	kwoksignals "sigs.k8s.io/kwok/pkg/utils/signals"
 )
 
-// kaiVersion is set at build time from go.mod (ci/kai.sh).
+// kaiVersion is set at build time to the KAI release built (ci/build.sh).
 var kaiVersion = "unknown"
 
 // components run one upstream program each, in a process of its own: they
@@ -59,8 +57,9 @@ func runPodGrouper() int {
 	return 0
 }
 
-// runBinder wires the binder as KAI's release image does: the Kubernetes
-// plugins (volumes, ...) and GPU sharing (fractions and their reservation pods).
+// runBinder wires the binder as KAI's release image does (since v0.16 from its
+// plugin configuration, --plugins): the Kubernetes plugins (volumes, dynamic
+// resources) and GPU sharing (fractions and their reservation pods).
 func runBinder() int {
 	options := binderapp.InitOptions(nil)
 	zapOptions := zap.Options{Development: true, TimeEncoder: zapcore.ISO8601TimeEncoder}
@@ -73,13 +72,20 @@ func runBinder() int {
 	if err != nil {
 		return fail("binder", err)
 	}
-	k8s, err := k8splugins.New(app.K8sInterface, app.InformerFactory, int64(app.Options.VolumeBindingTimeoutSeconds))
+	binderplugins.InitDefaultPlugins()
+	defaults := binderplugins.DefaultConfig(binderplugins.DefaultBindTimeoutSeconds, binderplugins.DefaultCDIEnabled)
+	config := binderplugins.ResolveConfig(defaults, nil)
+	if app.Options.Plugins.Value != nil {
+		config = binderplugins.ResolveConfig(defaults, *app.Options.Plugins.Value)
+	}
+	plugins, err := binderplugins.BuildConfiguredPlugins(binderplugins.PluginBuildContext{
+		KubeClient:      app.Client,
+		K8sInterface:    app.K8sInterface,
+		InformerFactory: app.InformerFactory,
+	}, config)
 	if err != nil {
 		return fail("binder", err)
 	}
-	plugins := binderplugins.New()
-	plugins.RegisterPlugin(k8s)
-	plugins.RegisterPlugin(bindergpusharing.New(app.Client, app.Options.GpuCdiEnabled))
 	app.RegisterPlugins(plugins)
 	if err := app.Run(ctrl.SetupSignalHandler()); err != nil {
 		return fail("binder", err)
@@ -97,8 +103,9 @@ func runAdmission() int {
 	}
 	plugins := admissionplugins.New()
 	plugins.RegisterPlugin(admissiongpusharing.New(app.Client, app.Options.GPUSharingEnabled))
-	if app.Options.GPUPodRuntimeClassName != "" {
-		plugins.RegisterPlugin(runtimeenforcement.New(app.Options.GPUPodRuntimeClassName))
+	// since v0.16 only fraction pods get the runtime class
+	if rc := app.Options.ResolvedGPUFractionRuntimeClassName(); rc != "" {
+		plugins.RegisterPlugin(runtimeenforcement.New(rc))
 	}
 	app.RegisterPlugins(plugins)
 	if err := app.Run(); err != nil {

@@ -1,5 +1,5 @@
 // Command kai runs the KAI scheduler (the open-source core of the Run:ai
-// scheduler, github.com/NVIDIA/KAI-scheduler v0.13.0) against the local control
+// scheduler, github.com/kai-scheduler/KAI-scheduler, v0.16.8 or v0.17.0) against the local control
 // plane of ci/testenv, with fake GPU nodes whose pods kwok (sigs.k8s.io/kwok)
 // moves through their phases.
 //

@@ -8,14 +8,18 @@ leaves behind (node, PodBound, PodGroup and its queue, BindRequest), not on even
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 import time
+import uuid
 from typing import Any
 
 import pytest
 
-from sandbox.kai import Kai, condition
+from sandbox.kai import Kai, condition, wait_for
 from sandbox.names import names
-from tests.conftest import CHART, tool
+from tests.conftest import CHART, ROOT, tool
 
 from .conftest import Kube, unique
 
@@ -43,8 +47,8 @@ def test_task_pod_is_bound_by_kai_to_a_gpu_node_in_its_queue_then_runs_and_finis
         assert placed.queue == queue, "the PodGroup is not in the pod's queue (label runai/queue)"
         assert placed.bind_request["spec"]["selectedNode"] == placed.node
         assert placed.bind_request["status"]["phase"] == "Succeeded"
-        # KAI's webhook gives pods that request GPUs the GPU operator's runtime class
-        assert placed.pod["spec"].get("runtimeClassName") == "nvidia"
+        # since v0.16 KAI's webhook gives the GPU operator's runtime class to GPU-fraction pods only
+        assert "runtimeClassName" not in placed.pod["spec"]
         running = kai.wait_phase(ns, name, "Running")
         assert condition(running, "Ready")["status"] == "True"  # type: ignore[index]
         assert running["status"]["podIP"]
@@ -259,3 +263,62 @@ def test_kai_node_pool_label_keeps_kai_installs_on_their_pool(kai_cluster: Kai) 
     assert "runai/node-pool" not in pod["metadata"]["labels"]
     placed = kai.placement(ns, kai.create(pod))
     assert placed.node in pool_nodes and placed.queue == project
+
+
+def test_cluster_up_starts_when_its_children_are_slow_to_exec() -> None:
+    """`ci/cluster.sh up` waits on the pids it launched, not on their command lines: a child held
+    between fork and exec still has the script's command line, and a wait that went by it gave up at
+    once, stopped the control plane it had just started and blamed a readiness timeout that never
+    ran. TESTENV_START_DELAY holds each child there for 2 s; a control plane of its own (its own
+    TESTENV_RUN_DIR) starts anyway and is stopped again."""
+    run_dir = ROOT / ".cache" / "testenv" / f"run-slow-exec-{uuid.uuid4().hex[:6]}"
+    env = {**os.environ, "TESTENV_RUN_DIR": str(run_dir), "TESTENV_START_DELAY": "2", "CLUSTER_SCHEDULER": "runai"}
+    script = str(ROOT / "ci" / "cluster.sh")
+    try:
+        up = subprocess.run([script, "up"], env=env, capture_output=True, text=True, timeout=900)
+        assert up.returncode == 0, up.stderr[-4000:]
+        assert up.stdout.strip().splitlines()[-1] == f"export KUBECONFIG={run_dir / 'state' / 'kubeconfig'}"
+        assert "within" not in up.stderr, up.stderr
+        status = subprocess.run([script, "status"], env=env, capture_output=True, text=True, timeout=60)
+        assert status.returncode == 0 and "ready; KAI" in status.stdout, status.stdout + status.stderr
+    finally:
+        subprocess.run([script, "down"], env=env, capture_output=True, text=True, timeout=300)
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def test_verify_names_the_reason_this_kai_release_writes_for_over_quota_and_a_missing_queue(kai: Kai) -> None:
+    """verify's task-pods line read from what the running KAI (v0.16.8, or v0.17.0 with KAI_VERSION)
+    writes: its PodGroups' scheduling conditions, the pods' conditions and the events."""
+    from clearml_runai_gen import verify
+    from kubernetes import config as kube_config
+
+    project = unique("verify")
+    ns = kai.project(project, gpu_quota=1)
+    kai.gpu_nodes(1, gpus=1)  # a free GPU whatever the tests before left running
+    api = kube_config.new_client_from_config(config_file=kai.kube.kubeconfig)
+
+    def agent_pod(queue: str | None = None) -> dict[str, Any]:
+        pod = kai.task_pod(ns, project, gpus=1, priority="build", queue=queue)
+        pod["metadata"]["labels"][verify.TASK_POD_SELECTOR] = "agent-0123abcd"  # as the agent labels its pods
+        return pod
+
+    def task_pods_line(needle: str) -> Any:
+        def probe() -> verify.Check | None:
+            check = verify._task_pods_check(api, ns)
+            return check if needle in check.detail else None
+
+        return wait_for(
+            f"verify's task pods line to say {needle!r}", probe, explain=lambda: str(verify._task_pods_check(api, ns))
+        )
+
+    first = kai.create(agent_pod())
+    kai.placement(ns, first)
+    extra = kai.create(agent_pod())
+    check = task_pods_line(f"{extra} waits for quota: NonPreemptibleOverQuota")
+    assert check.ok is True and "\n" not in check.detail, check
+
+    ghost = unique("ghost")
+    lost = kai.create(agent_pod(queue=ghost))
+    check = task_pods_line(f"{lost} cannot be placed: QueueDoesNotExist")
+    assert check.ok is False and f"Queue '{ghost}' does not exist" in check.detail, check
+    api.close()

@@ -120,10 +120,13 @@ def test_task_pods_check_says_why_a_task_pod_waits(
     seen: list[str | None] = []
 
     def listing(api: Any, kind: str, namespace: str = "", *, selector: str | None = None) -> list[dict[str, Any]]:
+        if kind != "Pod":
+            return []
         seen.append(selector)
         return pods
 
     monkeypatch.setattr(verify, "list_objects", listing)
+    monkeypatch.setattr(verify, "_pod_groups", lambda api, namespace: None)  # no KAI (tests/unit/test_verify_kai.py)
     check = verify._task_pods_check(None, "runai-p")
     assert (check.ok, check.name) == (ok, "task pods") and needle in check.detail, check
     assert seen == ["CLEARML"]  # only the pods the agent made
