@@ -103,8 +103,11 @@ def api_request(
     what: str,
     query: dict[str, str] | None = None,
     body: Any = None,
+    content_type: str = "application/json",
+    missing_ok: bool = False,
 ) -> Any:
-    """One request through the client's ApiClient (its auth, TLS and proxy settings); the parsed JSON answer.
+    """One request through the client's ApiClient (its auth, TLS and proxy settings); the parsed JSON answer
+    (`{}` for an empty one). With `missing_ok`, None when the object is not there (404).
 
     Every failure becomes a ClusterError that says what we tried to do.
     """
@@ -114,7 +117,7 @@ def api_request(
     timeouts = request_timeouts()
     headers = {"Accept": "application/json"}
     if body is not None:
-        headers["Content-Type"] = "application/json"
+        headers["Content-Type"] = content_type
     try:
         method, url, headers, body, _ = api.param_serialize(
             method,
@@ -127,6 +130,8 @@ def api_request(
         resp = api.call_api(method, url, header_params=headers, body=body, _request_timeout=timeouts)
         data = resp.read()
     except ApiException as exc:
+        if missing_ok and exc.status == 404:
+            return None
         raise ClusterError(_api_error(exc.status, exc.body, exc.reason, what, api)) from None
     except (HTTPError, OSError) as exc:
         if _timed_out(exc):
@@ -138,8 +143,12 @@ def api_request(
             f"cannot reach the Kubernetes API at {api.configuration.host} ({_reason(exc)}); "
             "check --kubeconfig/--context and that the cluster is up"
         ) from None
+    if missing_ok and resp.status == 404:
+        return None
     if not 200 <= resp.status < 300:
         raise ClusterError(_api_error(resp.status, data, resp.reason, what, api))
+    if not data:
+        return {}
     try:
         return json.loads(data)
     except ValueError:

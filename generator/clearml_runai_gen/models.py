@@ -295,3 +295,12 @@ class DeliveryOptions:
         if not _DNS_SUBDOMAIN.match(project) or len(project) > 253:
             raise UsageError(f"--argocd-project {project!r} is not a valid Argo CD project name")
         return cls(format, separate_secret, repo, version, ns, project)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of `verify` (and of the operator's status): ok True/False, None when not checked."""
+
+    name: str
+    ok: bool | None
+    detail: str

@@ -241,13 +241,44 @@ def _loader(text: str, engine: str) -> Any:
 _CLASSES: dict[str, type] = {}
 
 
+def _counting_composer() -> type:
+    """ruamel.yaml's Composer, counting nodes and levels as they come."""
+    from ruamel.yaml.composer import Composer, ComposerError
+    from ruamel.yaml.events import AliasEvent
+
+    class CountingComposer(Composer):
+        """Composes in Python, counting nodes and levels as they come; refuses what libyaml refuses."""
+
+        max_depth = 0  # ruamel.yaml's own check (0.18.7+) is off: this one counts
+        level = 0
+        nodes = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            self.nodes += 1
+            if self.nodes > MAX_NODES:
+                raise _Refused(f"holds more than {MAX_NODES} values")
+            if self.parser.check_event(AliasEvent):
+                return super().compose_node(parent, index)
+            event = self.parser.peek_event()
+            if event.anchor is not None and event.anchor in self.anchors:
+                # libyaml refuses a second anchor of the same name; so does every path here
+                raise ComposerError(None, None, "found duplicate anchor", event.start_mark)
+            self.level += 1
+            if self.level > MAX_DEPTH:
+                raise _Refused(f"nests deeper than {MAX_DEPTH} levels (at line {event.start_mark.line + 1})")
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self.level -= 1
+
+    return CountingComposer
+
+
 def _loader_classes() -> dict[str, type]:
     """The loaders, built on first use: ruamel.yaml is imported only by commands that parse YAML."""
     if _CLASSES:
         return _CLASSES
-    from ruamel.yaml.composer import Composer, ComposerError
     from ruamel.yaml.constructor import SafeConstructor
-    from ruamel.yaml.events import AliasEvent
     from ruamel.yaml.parser import Parser
     from ruamel.yaml.reader import Reader
     from ruamel.yaml.resolver import VersionedResolver
@@ -278,37 +309,14 @@ def _loader_classes() -> dict[str, type]:
                 if key.id != "scalar":  # ruamel.yaml would make a tuple of a sequence; no object has one
                     raise _Refused(f"has a mapping key that is a {key.id} (at line {key.start_mark.line + 1})")
 
-    class CountingComposer(Composer):
-        """Composes in Python, counting nodes and levels as they come; refuses what libyaml refuses."""
-
-        max_depth = 0  # ruamel.yaml's own check (0.18.7+) is off: this one counts
-        level = 0
-        nodes = 0
-
-        def compose_node(self, parent: Any, index: Any) -> Any:
-            self.nodes += 1
-            if self.nodes > MAX_NODES:
-                raise _Refused(f"holds more than {MAX_NODES} values")
-            if self.parser.check_event(AliasEvent):
-                return super().compose_node(parent, index)
-            event = self.parser.peek_event()
-            if event.anchor is not None and event.anchor in self.anchors:
-                # libyaml refuses a second anchor of the same name; so does every path here
-                raise ComposerError(None, None, "found duplicate anchor", event.start_mark)
-            self.level += 1
-            if self.level > MAX_DEPTH:
-                raise _Refused(f"nests deeper than {MAX_DEPTH} levels (at line {event.start_mark.line + 1})")
-            try:
-                return super().compose_node(parent, index)
-            finally:
-                self.level -= 1
+    CountingComposer: Any = _counting_composer()
 
     def setup(loader: Any) -> None:
         SafeConstructor.__init__(loader, loader=loader)
         Resolver12.__init__(loader, loadumper=loader)
         loader.allow_duplicate_keys = False
 
-    class PythonLoader(Reader, Scanner, Parser, CountingComposer, Constructor, Resolver12):
+    class PythonLoader(Reader, Scanner, Parser, CountingComposer, Constructor, Resolver12):  # type: ignore[misc]
         def __init__(self, text: str) -> None:
             self.comment_handling = None
             Reader.__init__(self, text, loader=self)

@@ -91,37 +91,52 @@ def _caps(value: Any) -> set[str]:
     return {str(c).upper().removeprefix("CAP_") for c in (value or []) if c is not None}
 
 
+class _Findings:
+    """What one pod spec breaks, gathered check by check, worded as the admission words it."""
+
+    def __init__(self, spec: Obj) -> None:
+        self.spec = spec
+        self.pod_sc = _d(spec.get("securityContext"))
+        self.containers = _containers(spec)
+        self.out: list[str] = []
+
+    def names(self, pred: Any) -> str:
+        found = [str(c.get("name") or "?") for c in self.containers if pred(c, _d(c.get("securityContext")))]
+        return ", ".join(f'"{n}"' for n in found)
+
+    def add(self, check: str, who: str, what: str) -> None:
+        if who:
+            self.out.append(f"{check} (container{'s' if ', ' in who else ''} {who} {what})")
+
+
 def violations(spec: Obj, level: str) -> list[str]:
     """What in a pod spec the level forbids, one entry per check, worded as the admission words it."""
     if level not in ("baseline", "restricted"):
         return []
-    out: list[str] = []
-    pod_sc = _d(spec.get("securityContext"))
-    containers = _containers(spec)
+    found = _Findings(spec)
+    _baseline(found)
+    if level == "restricted":
+        _restricted(found)
+    return found.out
 
-    def names(pred: Any) -> str:
-        found = [str(c.get("name") or "?") for c in containers if pred(c, _d(c.get("securityContext")))]
-        return ", ".join(f'"{n}"' for n in found)
 
-    def add(check: str, who: str, what: str) -> None:
-        if who:
-            out.append(f"{check} (container{'s' if ', ' in who else ''} {who} {what})")
-
-    host = [f"{k}=true" for k in ("hostNetwork", "hostPID", "hostIPC") if spec.get(k) is True]
+def _baseline(f: _Findings) -> None:
+    host = [f"{k}=true" for k in ("hostNetwork", "hostPID", "hostIPC") if f.spec.get(k) is True]
     if host:
-        out.append(f"host namespaces ({', '.join(host)})")
-    add("privileged", names(lambda c, sc: sc.get("privileged") is True), "must not set securityContext.privileged=true")
-    add(
+        f.out.append(f"host namespaces ({', '.join(host)})")
+    privileged = f.names(lambda c, sc: sc.get("privileged") is True)
+    f.add("privileged", privileged, "must not set securityContext.privileged=true")
+    f.add(
         "non-default capabilities",
-        names(lambda c, sc: _caps(_d(sc.get("capabilities")).get("add")) - BASELINE_CAPABILITIES),
+        f.names(lambda c, sc: _caps(_d(sc.get("capabilities")).get("add")) - BASELINE_CAPABILITIES),
         "must not include capabilities beyond the default set in securityContext.capabilities.add",
     )
-    host_path = [str(v.get("name")) for v in spec.get("volumes") or [] if isinstance(v, dict) and "hostPath" in v]
+    host_path = [str(v.get("name")) for v in f.spec.get("volumes") or [] if isinstance(v, dict) and "hostPath" in v]
     if host_path:
-        out.append(f"hostPath volumes ({', '.join(host_path)})")
-    add(
+        f.out.append(f"hostPath volumes ({', '.join(host_path)})")
+    f.add(
         "hostPort",
-        names(lambda c, sc: any(_d(p).get("hostPort") for p in c.get("ports") or [])),
+        f.names(lambda c, sc: any(_d(p).get("hostPort") for p in c.get("ports") or [])),
         "must not set hostPort",
     )
 
@@ -129,39 +144,39 @@ def violations(spec: Obj, level: str) -> list[str]:
         se = _d(sc.get("seLinuxOptions"))
         return str(se.get("type") or "") not in SELINUX_TYPES or bool(se.get("user")) or bool(se.get("role"))
 
-    if selinux_bad(pod_sc) or any(selinux_bad(_d(c.get("securityContext"))) for c in containers):
-        out.append("seLinuxOptions (pod and containers must not set a forbidden type, user or role)")
-    add(
+    if selinux_bad(f.pod_sc) or any(selinux_bad(_d(c.get("securityContext"))) for c in f.containers):
+        f.out.append("seLinuxOptions (pod and containers must not set a forbidden type, user or role)")
+    f.add(
         "procMount",
-        names(lambda c, sc: sc.get("procMount") not in (None, "Default")),
+        f.names(lambda c, sc: sc.get("procMount") not in (None, "Default")),
         "must not set securityContext.procMount",
     )
-    pod_seccomp = _d(pod_sc.get("seccompProfile")).get("type")
+    pod_seccomp = _d(f.pod_sc.get("seccompProfile")).get("type")
     if pod_seccomp == "Unconfined" or any(
-        _d(_d(c.get("securityContext")).get("seccompProfile")).get("type") == "Unconfined" for c in containers
+        _d(_d(c.get("securityContext")).get("seccompProfile")).get("type") == "Unconfined" for c in f.containers
     ):
-        out.append("seccompProfile (pod and containers must not set seccompProfile.type to Unconfined)")
-    sysctls = [str(_d(s).get("name")) for s in pod_sc.get("sysctls") or [] if _d(s).get("name") not in SAFE_SYSCTLS]
+        f.out.append("seccompProfile (pod and containers must not set seccompProfile.type to Unconfined)")
+    sysctls = [str(_d(s).get("name")) for s in f.pod_sc.get("sysctls") or [] if _d(s).get("name") not in SAFE_SYSCTLS]
     if sysctls:
-        out.append(f"forbidden sysctls ({', '.join(sysctls)})")
-    if level == "baseline":
-        return out
+        f.out.append(f"forbidden sysctls ({', '.join(sysctls)})")
 
+
+def _restricted(f: _Findings) -> None:
     bad_volumes = [
         f"{v.get('name')}: {next((k for k in v if k != 'name'), '?')}"
-        for v in spec.get("volumes") or []
+        for v in f.spec.get("volumes") or []
         if isinstance(v, dict) and not any(k in RESTRICTED_VOLUMES for k in v if k != "name")
     ]
     if bad_volumes:
-        out.append(f"restricted volume types ({', '.join(bad_volumes)})")
-    add(
+        f.out.append(f"restricted volume types ({', '.join(bad_volumes)})")
+    f.add(
         "allowPrivilegeEscalation != false",
-        names(lambda c, sc: sc.get("allowPrivilegeEscalation") is not False),
+        f.names(lambda c, sc: sc.get("allowPrivilegeEscalation") is not False),
         "must set securityContext.allowPrivilegeEscalation=false",
     )
-    add(
+    f.add(
         "unrestricted capabilities",
-        names(
+        f.names(
             lambda c, sc: (
                 "ALL" not in _caps(_d(sc.get("capabilities")).get("drop"))
                 or bool(_caps(_d(sc.get("capabilities")).get("add")) - {"NET_BIND_SERVICE"})
@@ -169,25 +184,24 @@ def violations(spec: Obj, level: str) -> list[str]:
         ),
         'must set securityContext.capabilities.drop=["ALL"] and add at most NET_BIND_SERVICE',
     )
-    pod_non_root = pod_sc.get("runAsNonRoot")
-    add(
+    pod_non_root = f.pod_sc.get("runAsNonRoot")
+    f.add(
         "runAsNonRoot != true",
-        names(lambda c, sc: sc.get("runAsNonRoot", pod_non_root) is not True),
+        f.names(lambda c, sc: sc.get("runAsNonRoot", pod_non_root) is not True),
         "must set securityContext.runAsNonRoot=true (or the pod's)",
     )
-    pod_user = pod_sc.get("runAsUser")
-    add("runAsUser=0", names(lambda c, sc: sc.get("runAsUser", pod_user) == 0), "must not run as user 0")
-    add(
+    pod_user = f.pod_sc.get("runAsUser")
+    f.add("runAsUser=0", f.names(lambda c, sc: sc.get("runAsUser", pod_user) == 0), "must not run as user 0")
+    f.add(
         "seccompProfile",
-        names(
+        f.names(
             lambda c, sc: (
-                _d(sc.get("seccompProfile") or pod_sc.get("seccompProfile")).get("type")
+                _d(sc.get("seccompProfile") or f.pod_sc.get("seccompProfile")).get("type")
                 not in ("RuntimeDefault", "Localhost")
             )
         ),
         "must set securityContext.seccompProfile.type to RuntimeDefault or Localhost (or the pod's)",
     )
-    return out
 
 
 def container_security_context(settings: Obj) -> Obj:

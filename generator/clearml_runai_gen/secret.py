@@ -110,10 +110,22 @@ def move_secrets(values: Obj, secret: str, taken: set[str]) -> tuple[Obj, dict[s
         files.append({"name": item["name"], "folderPath": item["folderPath"], "key": key})
     if files:
         agent["fileMounts"], agent["fileMountsSecret"] = files, secret
-    task["env"] = moved.env(task.get("env"), "task-env")
+    out = {**values, "agent": agent, "taskPod": _task_env(moved, task, "task")}
+    if isinstance(values.get("queueProfiles"), list):  # each queue profile's task pods, likewise
+        out["queueProfiles"] = [
+            {**p, "taskPod": _task_env(moved, dict(p.get("taskPod") or {}), f"profile-{p.get('name')}")}
+            if isinstance(p, dict) and p.get("taskPod")
+            else p
+            for p in values["queueProfiles"]
+        ]
+    return out, moved.data
+
+
+def _task_env(moved: _Moved, task: Obj, scope: str) -> Obj:
+    task["env"] = moved.env(task.get("env"), f"{scope}-env")
     if isinstance(task.get("initContainers"), list):
         task["initContainers"] = [_init_env(moved, c) for c in task["initContainers"]]
-    return {**values, "agent": agent, "taskPod": task}, moved.data
+    return task
 
 
 def _init_env(moved: _Moved, container: Any) -> Any:

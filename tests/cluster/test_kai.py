@@ -289,7 +289,7 @@ def test_cluster_up_starts_when_its_children_are_slow_to_exec() -> None:
 def test_verify_names_the_reason_this_kai_release_writes_for_over_quota_and_a_missing_queue(kai: Kai) -> None:
     """verify's task-pods line read from what the running KAI (v0.16.8, or v0.17.0 with KAI_VERSION)
     writes: its PodGroups' scheduling conditions, the pods' conditions and the events."""
-    from clearml_runai_gen import verify
+    from clearml_runai_gen import taskpods
     from kubernetes import config as kube_config
 
     project = unique("verify")
@@ -299,16 +299,16 @@ def test_verify_names_the_reason_this_kai_release_writes_for_over_quota_and_a_mi
 
     def agent_pod(queue: str | None = None) -> dict[str, Any]:
         pod = kai.task_pod(ns, project, gpus=1, priority="build", queue=queue)
-        pod["metadata"]["labels"][verify.TASK_POD_SELECTOR] = "agent-0123abcd"  # as the agent labels its pods
+        pod["metadata"]["labels"][taskpods.TASK_POD_SELECTOR] = "agent-0123abcd"  # as the agent labels its pods
         return pod
 
     def task_pods_line(needle: str) -> Any:
-        def probe() -> verify.Check | None:
-            check = verify._task_pods_check(api, ns)
+        def probe() -> taskpods.Check | None:
+            check = taskpods.task_pods_check(api, ns)
             return check if needle in check.detail else None
 
         return wait_for(
-            f"verify's task pods line to say {needle!r}", probe, explain=lambda: str(verify._task_pods_check(api, ns))
+            f"verify's task pods line to say {needle!r}", probe, explain=lambda: str(taskpods.task_pods_check(api, ns))
         )
 
     first = kai.create(agent_pod())

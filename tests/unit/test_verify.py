@@ -115,7 +115,7 @@ def _pod(name: str, phase: str, unscheduled: str = "") -> dict[str, Any]:
 def test_task_pods_check_says_why_a_task_pod_waits(
     monkeypatch: pytest.MonkeyPatch, pods: list[dict[str, Any]], ok: bool, needle: str
 ) -> None:
-    from clearml_runai_gen import verify
+    from clearml_runai_gen import taskpods
 
     seen: list[str | None] = []
 
@@ -125,9 +125,9 @@ def test_task_pods_check_says_why_a_task_pod_waits(
         seen.append(selector)
         return pods
 
-    monkeypatch.setattr(verify, "list_objects", listing)
-    monkeypatch.setattr(verify, "_pod_groups", lambda api, namespace: None)  # no KAI (tests/unit/test_verify_kai.py)
-    check = verify._task_pods_check(None, "runai-p")
+    monkeypatch.setattr(taskpods, "list_objects", listing)
+    monkeypatch.setattr(taskpods, "_pod_groups", lambda api, namespace: None)  # no KAI (tests/unit/test_verify_kai.py)
+    check = taskpods.task_pods_check(None, "runai-p")
     assert (check.ok, check.name) == (ok, "task pods") and needle in check.detail, check
     assert seen == ["CLEARML"]  # only the pods the agent made
     assert "\n" not in as_table([check]).rstrip("\n")
@@ -162,6 +162,7 @@ def test_verify_gives_a_line_per_agent_and_queue_of_queue_profiles(monkeypatch: 
     monkeypatch.setattr(verify, "list_objects", lambda api, kind, namespace="", *, selector=None: objects.get(kind, []))
     monkeypatch.setattr(verify, "_why_not_available", lambda api, ns, deploy: "pod pending")
     monkeypatch.setattr(verify, "_permissions_check", lambda api, ns, sa: verify.Check("permissions", True, sa))
+    monkeypatch.setattr(verify, "task_pods_check", lambda api, ns: verify.Check("task pods", None, "not read here"))
     with ClearMLStandIn(KEY, SECRET) as clearml:
         clearml.add_queue("team-a-train")
         checks = verify.verify(None, "team-a", "runai-team-a", clearml_api_host=clearml.url)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from clearml_runai_gen import verify
+from clearml_runai_gen import taskpods
 from clearml_runai_gen.errors import ClusterError
 from clearml_runai_gen.verify import as_table
 
@@ -67,7 +67,7 @@ def check(
     pods: list[dict[str, Any]],
     groups: list[dict[str, Any]] | None,
     events: tuple[dict[str, Any], ...] = (),
-) -> verify.Check:
+) -> taskpods.Check:
     def listing(api: Any, kind: str, namespace: str = "", *, selector: str | None = None) -> list[dict[str, Any]]:
         assert namespace == NS
         return {"Pod": pods, "Event": list(events)}[kind]
@@ -78,9 +78,9 @@ def check(
             raise ClusterError("podgroups: 404 Not Found")
         return {"items": groups}
 
-    monkeypatch.setattr(verify, "list_objects", listing)
-    monkeypatch.setattr(verify, "api_request", request)
-    result = verify._task_pods_check(None, NS)
+    monkeypatch.setattr(taskpods, "list_objects", listing)
+    monkeypatch.setattr(taskpods, "api_request", request)
+    result = taskpods.task_pods_check(None, NS)
     assert result.name == "task pods" and "\n" not in as_table([result]).rstrip("\n"), result
     return result
 
@@ -157,7 +157,7 @@ def test_no_pending_pod_reads_no_podgroup_and_no_event(monkeypatch: pytest.Monke
     def request(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("no PodGroup is read when no task pod is pending")
 
-    monkeypatch.setattr(verify, "list_objects", listing)
-    monkeypatch.setattr(verify, "api_request", request)
-    result = verify._task_pods_check(None, NS)
+    monkeypatch.setattr(taskpods, "list_objects", listing)
+    monkeypatch.setattr(taskpods, "api_request", request)
+    result = taskpods.task_pods_check(None, NS)
     assert (result.ok, result.detail) == (True, "1 running, 1 succeeded")

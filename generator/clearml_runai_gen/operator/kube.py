@@ -6,12 +6,11 @@ failure is a ClusterError that says what was tried. A missing object is None, ne
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 from ..errors import ClusterError
-from ..kube import _api_error, request_timeouts
+from ..kube import api_request
 from ..models import Obj
 from .spec import GROUP, MANAGER, PLURAL, VERSION
 
@@ -49,37 +48,12 @@ class Kube:
         body: Any = None,
         content_type: str = "application/json",
     ) -> Any:
-        from kubernetes.client.exceptions import ApiException
-        from urllib3.exceptions import HTTPError
-
-        headers = {"Accept": "application/json"}
-        if body is not None:
-            headers["Content-Type"] = content_type
         if method != "GET":
             self.writes += 1
             log.debug("write: %s %s", method, path)
-        try:
-            m, url, hdrs, payload, _ = self.api.param_serialize(
-                method,
-                path,
-                query_params=list((query or {}).items()) or None,
-                header_params=headers,
-                body=body,
-                auth_settings=["BearerToken"],
-            )
-            resp = self.api.call_api(m, url, header_params=hdrs, body=payload, _request_timeout=request_timeouts())
-            data = resp.read()
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise ClusterError(_api_error(exc.status, exc.body, exc.reason, what, self.api)) from None
-        except (HTTPError, OSError) as exc:
-            raise ClusterError(f"cannot reach the Kubernetes API to {what} ({type(exc).__name__})") from None
-        if resp.status == 404:
-            return None
-        if not 200 <= resp.status < 300:
-            raise ClusterError(_api_error(resp.status, data, resp.reason, what, self.api))
-        return json.loads(data) if data else {}
+        return api_request(
+            self.api, method, path, what=what, query=query, body=body, content_type=content_type, missing_ok=True
+        )
 
     def get(self, kind: str, namespace: str, name: str) -> Obj | None:
         return self.request("GET", f"{PATHS[kind].format(ns=namespace)}/{name}", what=f"get {kind} {namespace}/{name}")  # type: ignore[no-any-return]

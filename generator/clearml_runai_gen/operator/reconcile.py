@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import GenError
 from ..models import AgentInstall, Obj
+from ..taskpods import TASK_POD_SELECTOR
 from .kube import CHART_KINDS, Kube
 from .objects import RenderError, covers, key, needs_apply, owned, render_chart, to_prune
 from .spec import MANAGER, AgentSpec, SpecError, parse_spec
@@ -34,9 +35,6 @@ from .status import (
     build_status,
     status_changed,
 )
-
-# the label the agent puts on every task pod it creates (CLEARML=agent-<hash>)
-TASK_POD_SELECTOR = "CLEARML"
 
 
 def utcnow() -> str:
@@ -243,7 +241,7 @@ class Reconciler:
         return found
 
     def _task_pods(self, namespace: str) -> tuple[Check, dict[str, Any]]:
-        from ..verify import _task_pods_check
+        from ..taskpods import task_pods_check
 
         pods = self.kube.list("Pod", namespace, TASK_POD_SELECTOR)
         running = sum(1 for p in pods if (p.get("status") or {}).get("phase") == "Running")
@@ -251,7 +249,7 @@ class Reconciler:
         summary: dict[str, Any] = {"running": running, "pending": len(pending)}
         if not pods:
             return Check("task pods", True, f"none in {namespace} now"), summary
-        found = _task_pods_check(self.kube.api, namespace)
+        found = task_pods_check(self.kube.api, namespace)
         if pending:
             summary["reason"] = found.detail
         return Check("task pods", found.ok, found.detail), summary
