@@ -38,22 +38,12 @@ class Kube:
         self.api = api
         self.writes = 0
 
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        what: str,
-        query: dict[str, str] | None = None,
-        body: Any = None,
-        content_type: str = "application/json",
-    ) -> Any:
+    def request(self, method: str, path: str, **options: Any) -> Any:
+        """`kube.api_request` (what=, query=, body=, content_type=); None for an object that is not there."""
         if method != "GET":
             self.writes += 1
             log.debug("write: %s %s", method, path)
-        return api_request(
-            self.api, method, path, what=what, query=query, body=body, content_type=content_type, missing_ok=True
-        )
+        return api_request(self.api, method, path, missing_ok=True, **options)
 
     def get(self, kind: str, namespace: str, name: str) -> Obj | None:
         return self.request("GET", f"{PATHS[kind].format(ns=namespace)}/{name}", what=f"get {kind} {namespace}/{name}")  # type: ignore[no-any-return]
