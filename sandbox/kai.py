@@ -49,7 +49,10 @@ a narrower scope, `with kai_on(kube) as k: ...`.
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -59,6 +62,7 @@ from typing import TYPE_CHECKING, Any
 
 from ruamel.yaml import YAML
 
+from .names import names
 from .paths import CHART, tool
 
 if TYPE_CHECKING:  # a type only
@@ -118,6 +122,20 @@ def wait_for(
             why = f": {explain()}" if explain else ""
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{why}")
         time.sleep(interval)
+
+
+def _json_stream(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
+    """The JSON objects `kubectl get --watch -o json` prints one after another, as they come."""
+    decoder, buffer = json.JSONDecoder(), ""
+    for line in lines:
+        buffer += line
+        while buffer.strip():
+            try:
+                obj, end = decoder.raw_decode(buffer.lstrip())
+            except ValueError:
+                break
+            buffer = buffer.lstrip()[end:]
+            yield obj
 
 
 def resources(gpu: float, cpu: float = -1, memory: float = -1, gpu_limit: float = -1) -> dict[str, Any]:
@@ -196,7 +214,7 @@ class Kai:
     ) -> str:
         """Namespace runai-<project> and the project's queue (`queue`, else named after the project)
         under a department. Returns the namespace."""
-        namespace = f"runai-{project}"
+        namespace = names(project).namespace
         self._create(
             {
                 "apiVersion": "v1",
@@ -311,12 +329,12 @@ class Kai:
                 "accessKey": "ACCESSKEY",
                 "secretKey": "SECRETKEY",
             },
-            "agent": {"queues": [f"runai-{project}"]},
+            "agent": {"queues": [names(project).queue]},
             "taskPod": {"resources": {"limits": {"nvidia.com/gpu": gpus}} if gpus and not gpu_fraction else {}},
         }
         # JSON is YAML: helm reads the values from stdin
         proc = self.kube.run(
-            [tool("helm"), "template", "t", str(CHART), "-n", f"runai-{project}", "--values", "-"],
+            [tool("helm"), "template", "t", str(CHART), "-n", names(project).namespace, "--values", "-"],
             stdin=json.dumps(values),
         )
         for doc in list(_yaml.load_all(proc.stdout)):  # one YAML instance parses one stream at a time
@@ -387,12 +405,33 @@ class Kai:
 
         return wait_for(f"pod {namespace}/{name} {phase}", reached, timeout)  # type: ignore[no-any-return]
 
-    def finish(self, namespace: str, name: str, phase: str = "Succeeded") -> dict[str, Any]:
-        """End a running pod's containers (exit 0 for Succeeded, 1 for Failed) and wait for the phase."""
+    def finish(self, namespace: str, name: str, phase: str = "Succeeded", timeout: float = 60) -> dict[str, Any]:
+        """End a running pod's containers (exit 0 for Succeeded, 1 for Failed) and return the pod in that phase.
+
+        The phase is read from a watch opened before the pod is told to end: the agent deletes a finished
+        task pod as soon as it sees it, which may be before a later read would find it."""
         if phase not in ("Succeeded", "Failed"):
             raise ValueError(f"phase must be Succeeded or Failed, not {phase!r}")
-        self.kube.kubectl("annotate", "pod", name, "-n", namespace, f"{PHASE_ANNOTATION}={phase}", "--overwrite")
-        return self.wait_phase(namespace, name, phase)
+        watch = subprocess.Popen(
+            [tool("kubectl"), "get", "pod", name, "-n", namespace, "--watch", "-o", "json"]
+            + [f"--request-timeout={int(timeout)}s"],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "KUBECONFIG": self.kube.kubeconfig},
+        )
+        try:
+            pods = _json_stream(watch.stdout)  # type: ignore[arg-type]
+            first = next(pods, None)  # the watch is open: what follows is every change
+            if first is None:
+                raise AssertionError(f"pod {namespace}/{name} is not there to finish")
+            self.kube.kubectl("annotate", "pod", name, "-n", namespace, f"{PHASE_ANNOTATION}={phase}", "--overwrite")
+            for pod in itertools.chain([first], pods):
+                if pod.get("status", {}).get("phase") == phase:
+                    return pod
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for pod {namespace}/{name} {phase}")
+        finally:
+            watch.kill()
+            watch.wait()
 
     def pending_reason(self, namespace: str, name: str, timeout: float = 60) -> tuple[str, str]:
         """Wait for PodScheduled=False and return its (reason, message)."""

@@ -19,6 +19,7 @@ from clearml_runai_gen.secret import separate_credentials
 from clearml_runai_gen.source import FileSource
 
 from sandbox.fixtures.installs import as_served, dump, flavour_a, flavour_b
+from sandbox.names import names
 from tests.conftest import gen
 
 from .conftest import Helm, load_one
@@ -26,8 +27,8 @@ from .conftest import Helm, load_one
 pytestmark = pytest.mark.chart
 
 PROJECT = "team-s"
-NAMESPACE = f"runai-{PROJECT}"
-RELEASE = f"clearml-runai-{PROJECT}"
+NAMESPACE = names(PROJECT).namespace
+RELEASE = names(PROJECT).release
 SCHEMA = chart.schema()
 
 

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 
 from sandbox.fixtures.installs import as_served, dump, flavour_a
+from sandbox.names import names
 from tests.conftest import gen
 
 from .conftest import Helm, load_one
@@ -103,7 +104,7 @@ def test_whatever_render_writes_helm_installs_as_the_source_meant(helm: Helm, tm
         return
     written = load_one(out.read_text())
     jsonschema.validate(deep_merge(chart.defaults(), written), chart.schema())
-    release, namespace = f"clearml-runai-{case['project']}", f"runai-{case['project']}"
+    release, namespace = names(case['project']).release, names(case['project']).namespace
     rendered = helm.template(files=[out], release=release, namespace=namespace)
     spec = case["template"]["spec"]
     assert rendered.task_pod_spec.get("nodeSelector", {}) == spec["nodeSelector"]

@@ -18,6 +18,7 @@ from ruamel.yaml import YAML
 
 from sandbox.agent_harness import task_pod_name
 from sandbox.kai import Kai, wait_for
+from sandbox.names import names
 
 from .conftest import CHART, Kube, clearml_for, get_pod, run_agent, unique
 from .test_runai import ACCESS, SECRET, gpu_nodes, install_clearml_for_runai
@@ -70,7 +71,7 @@ def test_baseline_admits_the_agent_and_its_task_pods_in_a_namespace_found_by_its
     values, stderr = render(kube, clearml_ns, project, tmp_path / "values.yaml")
     assert values["runai"]["namespace"] == namespace, "the project's namespace is the one labelled for it"
     assert "Pod Security" not in stderr, stderr
-    release = f"clearml-runai-{project}"
+    release = names(project).release
     kube.helm("v4", "install", release, str(CHART), "-n", namespace, "-f", str(tmp_path / "values.yaml"),
               "--wait", "--timeout=120s")  # fmt: skip
     queue = values["agent"]["queues"][0]
@@ -103,7 +104,7 @@ def test_restricted_refuses_both_verify_names_the_reason_and_render_warns_first(
     assert "agent.hardened: true" in agent_warning
     assert "refuses the task pods" in task_warning and 'capabilities.drop: ["ALL"]' in task_warning
 
-    release = f"clearml-runai-{project}"
+    release = names(project).release
     kube.helm("v4", "install", release, str(CHART), "-n", namespace, "-f", str(tmp_path / "values.yaml"))
 
     def refused() -> str:
