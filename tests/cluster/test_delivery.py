@@ -167,8 +167,8 @@ def resolved_agent_env(kube: Kube, namespace: str, release: str) -> dict[str, st
     deploy = kube.get("deployment", namespace, release)
     env: dict[str, str] = {}
     for var in deploy["spec"]["template"]["spec"]["containers"][0]["env"]:
-        if "value" in var:
-            env[var["name"]] = var["value"]
+        if "valueFrom" not in var:  # the API server leaves out an empty value (`value: ""`)
+            env[var["name"]] = var.get("value", "")
         else:
             ref = var["valueFrom"]["secretKeyRef"]
             env[var["name"]] = decode(kube.get("secret", namespace, ref["name"]), ref["key"])
