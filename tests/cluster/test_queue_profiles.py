@@ -48,8 +48,19 @@ def test_three_profiles_each_task_taken_by_its_own_agent_and_placed_by_its_profi
 ) -> None:
     profiles = tmp_path / "profiles.yaml"
     profiles.write_text(PROFILES)
+    # bare pods, looked up by name (a `train` profile would otherwise make every agent create Jobs:
+    # tests/cluster/test_preemption.py is about those)
     p = deploy(
-        kube, kai, clearml_ns, tmp_path, "--queue-profiles", str(profiles), "--keep-finished-pods", str(KEEP_MINUTES)
+        kube,
+        kai,
+        clearml_ns,
+        tmp_path,
+        "--queue-profiles",
+        str(profiles),
+        "--keep-finished-pods",
+        str(KEEP_MINUTES),
+        "--task-kind",
+        "pod",
     )
     entries = {e["name"]: e for e in p.values["queueProfiles"]}
     queues = {name: e["queue"] for name, e in entries.items()}

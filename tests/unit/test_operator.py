@@ -137,6 +137,21 @@ def test_fields_the_server_adds_are_no_drift() -> None:
     assert needs_apply(None, desired)
 
 
+def test_an_empty_env_value_the_server_leaves_out_is_no_drift() -> None:
+    """The server stores `{name: X, value: ""}` as `{name: X}`: seen as drift, every resync wrote again."""
+    env = [{"name": "CLEARML_AGENT_UPDATE_REPO", "value": ""}]
+    desired = {
+        "kind": "Deployment",
+        "metadata": {"name": "a"},
+        "spec": {"template": {"spec": {"containers": [{"name": "c", "env": env}]}}},
+    }
+    live = copy.deepcopy(desired)
+    live["spec"]["template"]["spec"]["containers"][0]["env"] = [{"name": "CLEARML_AGENT_UPDATE_REPO"}]
+    assert not needs_apply(live, desired)
+    live["spec"]["template"]["spec"]["containers"][0]["env"] = [{"name": "CLEARML_AGENT_UPDATE_REPO", "value": "x"}]
+    assert needs_apply(live, desired)
+
+
 def test_lists_must_match_in_length_and_order() -> None:
     assert not covers([{"a": 1}], [{"a": 1}, {"b": 2}])
     assert not covers([{"a": 2}, {"a": 1}], [{"a": 1}, {"a": 2}])

@@ -97,10 +97,11 @@ def key(obj: Obj) -> tuple[str, str]:
 def covers(live: Any, desired: Any) -> bool:
     """Whether the live object already holds every field of `desired` (what the server adds is not drift).
 
-    Empty values match an absent field: the server drops `{}`, `[]` and null from what it stores.
+    Empty values match an absent field: the server drops `{}`, `[]`, null and an empty string of an
+    optional field (an env var's `value: ""`) from what it stores.
     """
-    if desired in (None, {}, []):
-        return live in (None, {}, [])
+    if desired in (None, {}, [], ""):
+        return live in (None, {}, [], "")
     if isinstance(desired, dict):
         if not isinstance(live, dict):
             return False
