@@ -20,13 +20,13 @@ from clearml_runai_gen.models import ProjectOptions
 from clearml_runai_gen.source import DUMP_KINDS, FileSource
 from ruamel.yaml import YAML
 
-from tests.conftest import ROOT
+from sandbox.corpus.cases import ARCHIVES
 
 from .conftest import Kube, unique
 
 pytestmark = pytest.mark.cluster
 
-UPSTREAM = ROOT / "tests" / "fixtures" / "upstream-charts"
+UPSTREAM = ARCHIVES
 INSTALLS = {
     "clearml-3.10.5": ["--set", "elasticsearch.enabled=false,mongodb.enabled=false,redis.enabled=false"],
     "clearml-agent-5.3.2": [],
