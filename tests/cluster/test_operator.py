@@ -509,9 +509,9 @@ def test_killed_mid_reconcile_converges_and_one_replica_writes(kube: Kube, opera
         )
         operator.proc.send_signal(signal.SIGKILL)
         operator.proc.wait(timeout=10)
+        assert metrics_of(metrics_b)["clearml_runai_api_writes_total"] == 0, "the standby wrote"
         ready = sum(operator.ready(ns, p).get("status") == "True" for ns, p in zip(namespaces, projects, strict=True))
         assert ready < len(projects), "operator-a finished before it was killed: the kill proves nothing"
-        assert metrics_of(metrics_b)["clearml_runai_api_writes_total"] == 0, "the standby wrote"
         wait_for("operator-b taking the Lease", lambda: lease_holder(kube) == "operator-b", timeout=40)
         for ns, p in zip(namespaces, projects, strict=True):
             wait_for(f"{p} Ready", lambda ns=ns, p=p: operator.ready(ns, p).get("status") == "True", timeout=120)
