@@ -24,9 +24,12 @@ from typing import Any
 
 import pytest
 
+from sandbox.agent_harness import task_pod_name
+from sandbox.kai import Kai
+from sandbox.names import names
 from tests.conftest import ROOT, tool
 
-from .conftest import Kube, install_clearml, unique
+from .conftest import Kube, clearml_for, get_pod, install_clearml, run_agent, unique
 
 OPERATOR_CHART = ROOT / "charts" / "clearml-runai-operator"
 CRD = OPERATOR_CHART / "crds" / "clearmlagents.clearml-runai.io.yaml"
@@ -239,6 +242,46 @@ def test_new_project_namespace_gets_its_agent_and_ready(kube: Kube, operator: Op
     assert {c["name"] for c in status["checks"]} >= {"source read", "objects applied", "agent available", "task pods"}
     printed = kube.kubectl("get", "clearmlagents", "-n", ns).stdout
     assert printed.split("\n")[0].split() == ["NAME", "PROJECT", "QUEUES", "READY", "REASON", "AGE"]
+
+
+def test_the_agent_the_operator_applied_takes_a_task_kai_binds_in_the_projects_queue(
+    kube: Kube, kai: Kai, operator: Operator, tmp_path: Path
+) -> None:
+    """Scenario 1's tail: the real agent daemon, started from the objects the operator applied (not a helm
+    release), registers, takes a task, and its pod is bound by KAI in the project's queue; Ready stays True."""
+    # an install whose task template needs nothing the project lacks (the module's mounts a PVC and a CA)
+    source, _ = install_clearml(
+        kube, tmp_path, "b-5.3.2-internal-multiqueue", access_key="AKOPERATOR9", secret_key="SK-operator-9"
+    )
+    CREATED_NAMESPACES.append(source)
+    project = unique("p")
+    ns = kai.project(project)  # runai-<project>, labelled, and its queue in KAI
+    CREATED_NAMESPACES.append(ns)
+    wait_for("the ClearMLAgent of the namespace", lambda: operator.agent(ns, project))
+    assert not operator.agent(ns, project)["spec"].get("queues")  # the default spec: render's default queue
+    patch = json.dumps({"spec": {"clearmlNamespace": source}})  # a person's edit, which the operator keeps
+    kube.kubectl("patch", "clearmlagent", project, "-n", ns, "--type=merge", "-p", patch)
+    wait_for(
+        "Ready=True on the edited spec",
+        lambda: (r := operator.ready(ns, project)).get("status") == "True" and r["observed"] == r["generation"],
+        timeout=90,
+    )
+    made = names(project)
+    release, queue = made.release, made.queue
+    with (
+        clearml_for("AKOPERATOR9", "SK-operator-9", queue) as clearml,
+        run_agent(kube, ns, release, clearml, tmp_path / "agent") as agent,
+    ):
+        assert clearml.workers() == {release: [queue]}
+        task = clearml.enqueue("train-from-the-operator", queue)
+        created = agent.wait_for(lambda: get_pod(kube, ns, task_pod_name(task)), f"the pod of task {task}")
+        assert created["spec"]["schedulerName"] == "runai-scheduler"
+        placed = kai.placement(ns, task_pod_name(task))
+        assert placed.queue == project, "the PodGroup is not in the project's queue"
+        assert placed.bind_request["status"]["phase"] == "Succeeded"
+        assert placed.bind_request["spec"]["selectedNode"] == placed.node
+    ready = wait_for("Ready=True", lambda: (r := operator.ready(ns, project)).get("status") == "True" and r)
+    assert ready["observed"] == ready["generation"]
 
 
 def test_drift_is_restored(kube: Kube, operator: Operator) -> None:
