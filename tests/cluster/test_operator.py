@@ -282,6 +282,9 @@ def test_the_agent_the_operator_applied_takes_a_task_kai_binds_in_the_projects_q
         assert placed.bind_request["spec"]["selectedNode"] == placed.node
     ready = wait_for("Ready=True", lambda: (r := operator.ready(ns, project)).get("status") == "True" and r)
     assert ready["observed"] == ready["generation"]
+    # off again, so that this agent (reading an install the operator does not watch) leaves the idle test alone
+    kube.kubectl("annotate", "namespace", ns, "clearml-runai.io/agent=off")
+    wait_for("the ClearMLAgent turned off", lambda: operator.agent(ns, project) is None)
 
 
 def test_drift_is_restored(kube: Kube, operator: Operator) -> None:
