@@ -35,6 +35,8 @@ NAMESPACE = names(PROJECT).namespace
 RELEASE = names(PROJECT).release
 QUEUE = names(PROJECT).queue  # the ClearML queue the project's agent serves
 ACCESS_KEY, SECRET_KEY = "DEMOACCESSKEY42", "demo-secret-key-7f3a"
+OP_PROJECT = "team-b"  # the project the operator serves in the last act
+OP_NAMESPACE, OP_RELEASE, OP_QUEUE = names(OP_PROJECT).namespace, names(OP_PROJECT).release, names(OP_PROJECT).queue
 PHASE_ANNOTATION = "testenv.clearml-runai/phase"  # how a test (or this demo) ends a pod kwok runs
 
 
@@ -77,17 +79,83 @@ class Runner:
         return subprocess.run(["helm", *args], capture_output=True, text=True, check=check)
 
 
-def bound(pod: str) -> dict | None:  # type: ignore[type-arg]
-    obj = kubectl_json("get", "pod", pod, "-n", NAMESPACE)
+def bound(pod: str, namespace: str = NAMESPACE) -> dict | None:  # type: ignore[type-arg]
+    obj = kubectl_json("get", "pod", pod, "-n", namespace)
     conditions = {c["type"]: c["status"] for c in obj["status"].get("conditions") or []}
     return obj if obj["spec"].get("nodeName") and conditions.get("PodBound") == "True" else None
 
 
 def cleanup() -> None:
+    sh("kubectl", "delete", "namespace", OP_NAMESPACE, "--wait=false", "--ignore-not-found", show=False, check=False)
+    sh("kubectl", "delete", "queues.scheduling.run.ai", OP_PROJECT, "--ignore-not-found", show=False, check=False)
     sh("helm", "uninstall", RELEASE, "-n", NAMESPACE, show=False, check=False)
     sh("helm", "uninstall", "clearml", "-n", CLEARML_NS, show=False, check=False)
     sh("kubectl", "delete", "queues.scheduling.run.ai", PROJECT, "--ignore-not-found", show=False, check=False)
     sh("kubectl", "delete", "namespace", NAMESPACE, CLEARML_NS, "--wait=false", show=False, check=False)
+
+
+def runai_queue(project: str) -> str:
+    return json.dumps({"apiVersion": "scheduling.run.ai/v2", "kind": "Queue", "metadata": {"name": project},
+                       "spec": {"parentQueue": "default", "resources": {
+                           "gpu": {"quota": 2, "limit": -1, "overQuotaWeight": 1},
+                           "cpu": {"quota": -1, "limit": -1, "overQuotaWeight": 1},
+                           "memory": {"quota": -1, "limit": -1, "overQuotaWeight": 1}}}})
+
+
+def operator_act(work: Path) -> None:
+    """The operator: a new Run:ai project gets its agent with no person in the loop."""
+    step("The operator: every Run:ai project gets its agent, with nobody running render or helm")
+    sh("kubectl", "apply", "--server-side", "-f",
+       str(ROOT / "charts" / "clearml-runai-operator" / "crds" / "clearmlagents.clearml-runai.io.yaml"))
+    sh("kubectl", "wait", "--for=condition=Established", "crd/clearmlagents.clearml-runai.io", "--timeout=60s")
+    argv = ["clearml-runai-gen", "operate", "--all-projects", "--clearml-namespace", CLEARML_NS,
+            "--health-address", "off", "--metrics-address", "off"]
+    print("$ " + " ".join(argv) + "   # in a cluster: the chart charts/clearml-runai-operator runs it")
+    log = work / "operator.log"
+    operator = subprocess.Popen(argv, stdout=log.open("w"), stderr=subprocess.STDOUT, text=True)
+    try:
+        step(f"A Run:ai admin creates the project {OP_PROJECT}: namespace {OP_NAMESPACE} labelled runai/queue, "
+             "and its queue")
+        sh("kubectl", "create", "namespace", OP_NAMESPACE)
+        sh("kubectl", "label", "namespace", OP_NAMESPACE, f"runai/queue={OP_PROJECT}")
+        sh("kubectl", "apply", "-f", "-", stdin=runai_queue(OP_PROJECT))
+        started = time.monotonic()
+
+        def ready() -> bool:
+            agent = kubectl_json("get", "clearmlagents", "-n", OP_NAMESPACE)["items"]
+            conditions = (agent[0].get("status") or {}).get("conditions") or [] if agent else []
+            return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+        wait("the project's ClearMLAgent Ready", ready)
+        print(f"its ClearMLAgent Ready {time.monotonic() - started:.1f} s after the namespace was made; "
+              f"{NAMESPACE}, installed with helm above, is left alone:")
+        print(sh("kubectl", "get", "clearmlagents", "-A"))
+        print(sh("kubectl", "get", "deployment,configmap,secret,role,rolebinding,serviceaccount", "-n", OP_NAMESPACE,
+                 "-l", "app.kubernetes.io/managed-by=clearml-runai-operator"))
+
+        step("Its agent, started from the objects the operator applied, takes a task; KAI binds the pod")
+        with ClearMLStandIn(ACCESS_KEY, SECRET_KEY) as clearml:
+            clearml.add_queue(OP_QUEUE)
+            with AgentDaemon(os.environ["KUBECONFIG"], OP_NAMESPACE, OP_RELEASE, clearml, work / "op-agent") as agent:
+                agent.wait_for(lambda: clearml.workers(), "the agent's worker registration")
+                print(f"worker registered with ClearML: {clearml.workers()}")
+                task = clearml.enqueue("demo-task-2", OP_QUEUE)
+                pod = task_pod_name(task)
+                print(f"task {task} enqueued to {OP_QUEUE}")
+                placed = wait("KAI's binding of the task pod", lambda: sh(
+                    "kubectl", "get", "pod", pod, "-n", OP_NAMESPACE, "--ignore-not-found", "-o", "name", show=False)
+                    and bound(pod, OP_NAMESPACE))
+                group = kubectl_json("get", "podgroups.scheduling.run.ai", "-n", OP_NAMESPACE,
+                                     placed["metadata"]["annotations"]["pod-group-name"])
+                print(f"  pod {pod}: node {placed['spec']['nodeName']} (PodBound=True), "
+                      f"PodGroup in queue {group['spec']['queue']}")
+    finally:
+        operator.terminate()
+        try:
+            operator.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            operator.kill()
+    print(f"operator stopped (exit {operator.returncode}); its log: {sum(1 for _ in log.open())} lines")
 
 
 def main() -> None:
@@ -183,11 +251,16 @@ def main() -> None:
             step("Check the project, as after any install (the ClearML API reached at the stand-in's URL)")
             print(sh("clearml-runai-gen", "verify", "--project", PROJECT, "--clearml-api-host", clearml.url))
 
+        operator_act(work)
+
         step("On your own cluster")
         print(f"  clearml-runai-gen render --project {PROJECT} -o values.yaml\n"
               f"  helm install {RELEASE} \"$(clearml-runai-gen chart-path)\" -n {NAMESPACE} -f values.yaml\n"
               f"  clearml-runai-gen verify --project {PROJECT}\n"
-              f"  clearml-runai-gen diff --values values.yaml   # in a scheduled job: exit 1 on drift")
+              f"  clearml-runai-gen diff --values values.yaml   # in a scheduled job: exit 1 on drift\n"
+              f"  # or, for every project at once and kept right: the operator\n"
+              f"  helm install clearml-runai-operator charts/clearml-runai-operator -n clearml-runai-system "
+              f"--create-namespace")
 
         step("Clean up")
         cleanup()

@@ -83,8 +83,27 @@ def test_deployment_runs_operate_with_the_values(helm: Helm) -> None:
     assert "--clearml-namespace=ml" in container["args"] and "--concurrency=8" in container["args"]
     assert "--all-projects" not in container["args"]
     assert "--all-projects" in one(render(helm), "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
-    role = one(docs, "Role")
+    (role,) = [d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == "op-read"]
     assert role["metadata"]["namespace"] == "ml"
+
+
+def test_replicas_share_one_lease_with_just_the_rights_it_needs(helm: Helm) -> None:
+    """Several replicas: each is given the Lease (the release's name, in its namespace) and its own name;
+    the Role lets them create that Lease, and read and renew only it."""
+    docs = render(helm, {"replicaCount": 3})
+    deploy = one(docs, "Deployment")
+    assert deploy["spec"]["replicas"] == 3
+    container = deploy["spec"]["template"]["spec"]["containers"][0]
+    assert f"--lease={NAMESPACE}/op" in container["args"]
+    (pod_name,) = [e for e in container["env"] if e["name"] == "POD_NAME"]
+    assert pod_name["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    (role,) = [d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == "op-lease"]
+    assert role["metadata"]["namespace"] == NAMESPACE
+    rights = {(tuple(r.get("resourceNames") or ()), v) for r in role["rules"] for v in r["verbs"]}
+    assert all(r["apiGroups"] == ["coordination.k8s.io"] and r["resources"] == ["leases"] for r in role["rules"])
+    assert rights == {((), "create"), (("op",), "get"), (("op",), "update")}
+    (binding,) = [d for d in docs if d["kind"] == "RoleBinding" and d["metadata"]["name"] == "op-lease"]
+    assert binding["roleRef"]["name"] == "op-lease" and binding["subjects"][0]["name"] == "op"
 
 
 def test_the_deployment_args_are_the_clis(helm: Helm) -> None:
@@ -97,6 +116,7 @@ def test_the_deployment_args_are_the_clis(helm: Helm) -> None:
     assert sub is not None
     params = sub.make_context("operate", list(args[1:])).params
     assert params["all_projects"] is True and params["concurrency"] == 4 and params["clearml_namespace"] == "clearml"
+    assert params["lease"] == f"{NAMESPACE}/op"
 
 
 @pytest.mark.parametrize(
@@ -104,7 +124,7 @@ def test_the_deployment_args_are_the_clis(helm: Helm) -> None:
     [
         {"unknown": 1},
         {"concurrency": 0},
-        {"replicaCount": 2},
+        {"replicaCount": 6},
         {"image": {"pullPolicy": "Sometimes"}},
         {"clearmlNamespace": "Not_A_Name"},
     ],

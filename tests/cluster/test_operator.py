@@ -24,9 +24,12 @@ from typing import Any
 
 import pytest
 
+from sandbox.agent_harness import task_pod_name
+from sandbox.kai import Kai
+from sandbox.names import names
 from tests.conftest import ROOT, tool
 
-from .conftest import Kube, install_clearml, unique
+from .conftest import Kube, clearml_for, get_pod, install_clearml, run_agent, unique
 
 OPERATOR_CHART = ROOT / "charts" / "clearml-runai-operator"
 CRD = OPERATOR_CHART / "crds" / "clearmlagents.clearml-runai.io.yaml"
@@ -55,6 +58,37 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
     raise AssertionError(f"timed out waiting for {what} (last: {last})")
 
 
+def spawn(
+    container: dict[str, Any], kubeconfig: str, workdir: Path, name: str
+) -> tuple[subprocess.Popen[str], Path, int, int]:
+    """`operate` as the chart's container runs it: its args and env; POD_NAME (the downward API's) is `name`."""
+    health, metrics = free_port(), free_port()
+    args = [a for a in container["args"] if not a.startswith(("--health-address", "--metrics-address"))]
+    args += [f"--health-address=127.0.0.1:{health}", f"--metrics-address=127.0.0.1:{metrics}"]
+    env = {e["name"]: e["value"] for e in container.get("env") or [] if "value" in e}
+    env["HOME"] = str(workdir)  # the pod's /tmp
+    env["POD_NAME"] = name
+    log = workdir / f"{name}.log"
+    proc = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "clearml-runai-gen"), *args, "--kubeconfig", kubeconfig],
+        env={"PATH": os.environ["PATH"], "CLEARML_RUNAI_HELM": tool("helm"), **env},
+        stdout=log.open("a"),
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    return proc, log, metrics, health
+
+
+def metrics_of(port: int) -> dict[str, float]:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
+
+
 @dataclass
 class Operator:
     kube: Kube
@@ -62,15 +96,12 @@ class Operator:
     log: Path
     metrics_port: int
     clearml_ns: str
+    container: dict[str, Any]
+    kubeconfig: str
+    workdir: Path
 
     def metrics(self) -> dict[str, float]:
-        text = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).read().decode()
-        out = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                name, value = line.rsplit(" ", 1)
-                out[name] = float(value)
-        return out
+        return metrics_of(self.metrics_port)
 
     def agent(self, namespace: str, name: str) -> dict[str, Any] | None:
         proc = self.kube.kubectl("get", "clearmlagent", name, "-n", namespace, "-o", "json", check=False)
@@ -123,20 +154,8 @@ def operator(kube: Kube, clearml: str, tmp_path_factory: pytest.TempPathFactory)
     container = chart_container(kube)
     sa = kube.get("deployment", SYSTEM_NS, "clearml-runai-operator")["spec"]["template"]["spec"]["serviceAccountName"]
     kubeconfig = kube.service_account_kubeconfig(SYSTEM_NS, sa, workdir)
-    health, metrics = free_port(), free_port()
-    args = [a for a in container["args"] if not a.startswith(("--health-address", "--metrics-address"))]
-    args += [f"--health-address=127.0.0.1:{health}", f"--metrics-address=127.0.0.1:{metrics}"]
-    env = {e["name"]: e["value"] for e in container.get("env") or [] if "value" in e}
-    env["HOME"] = str(workdir)  # the pod's /tmp
-    log = workdir / "operator.log"
-    proc = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "clearml-runai-gen"), *args, "--kubeconfig", kubeconfig],
-        env={"PATH": os.environ["PATH"], "CLEARML_RUNAI_HELM": tool("helm"), **env},
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    op = Operator(kube, proc, log, metrics, clearml)
+    proc, log, metrics, health = spawn(container, kubeconfig, workdir, "operator-a")
+    op = Operator(kube, proc, log, metrics, clearml, container, kubeconfig, workdir)
     try:
         wait_for(
             "the operator's health endpoint",
@@ -145,6 +164,7 @@ def operator(kube: Kube, clearml: str, tmp_path_factory: pytest.TempPathFactory)
         yield op
     finally:
         stopped = time.monotonic()
+        proc, log = op.proc, op.log  # scenario 9 starts it again
         proc.send_signal(signal.SIGTERM)
         try:
             code = proc.wait(timeout=10)
@@ -222,6 +242,49 @@ def test_new_project_namespace_gets_its_agent_and_ready(kube: Kube, operator: Op
     assert {c["name"] for c in status["checks"]} >= {"source read", "objects applied", "agent available", "task pods"}
     printed = kube.kubectl("get", "clearmlagents", "-n", ns).stdout
     assert printed.split("\n")[0].split() == ["NAME", "PROJECT", "QUEUES", "READY", "REASON", "AGE"]
+
+
+def test_the_agent_the_operator_applied_takes_a_task_kai_binds_in_the_projects_queue(
+    kube: Kube, kai: Kai, operator: Operator, tmp_path: Path
+) -> None:
+    """Scenario 1's tail: the real agent daemon, started from the objects the operator applied (not a helm
+    release), registers, takes a task, and its pod is bound by KAI in the project's queue; Ready stays True."""
+    # an install whose task template needs nothing the project lacks (the module's mounts a PVC and a CA)
+    source, _ = install_clearml(
+        kube, tmp_path, "b-5.3.2-internal-multiqueue", access_key="AKOPERATOR9", secret_key="SK-operator-9"
+    )
+    CREATED_NAMESPACES.append(source)
+    project = unique("p")
+    ns = kai.project(project)  # runai-<project>, labelled, and its queue in KAI
+    CREATED_NAMESPACES.append(ns)
+    wait_for("the ClearMLAgent of the namespace", lambda: operator.agent(ns, project))
+    assert not operator.agent(ns, project)["spec"].get("queues")  # the default spec: render's default queue
+    patch = json.dumps({"spec": {"clearmlNamespace": source}})  # a person's edit, which the operator keeps
+    kube.kubectl("patch", "clearmlagent", project, "-n", ns, "--type=merge", "-p", patch)
+    wait_for(
+        "Ready=True on the edited spec",
+        lambda: (r := operator.ready(ns, project)).get("status") == "True" and r["observed"] == r["generation"],
+        timeout=90,
+    )
+    made = names(project)
+    release, queue = made.release, made.queue
+    with (
+        clearml_for("AKOPERATOR9", "SK-operator-9", queue) as clearml,
+        run_agent(kube, ns, release, clearml, tmp_path / "agent") as agent,
+    ):
+        assert clearml.workers() == {release: [queue]}
+        task = clearml.enqueue("train-from-the-operator", queue)
+        created = agent.wait_for(lambda: get_pod(kube, ns, task_pod_name(task)), f"the pod of task {task}")
+        assert created["spec"]["schedulerName"] == "runai-scheduler"
+        placed = kai.placement(ns, task_pod_name(task))
+        assert placed.queue == project, "the PodGroup is not in the project's queue"
+        assert placed.bind_request["status"]["phase"] == "Succeeded"
+        assert placed.bind_request["spec"]["selectedNode"] == placed.node
+    ready = wait_for("Ready=True", lambda: (r := operator.ready(ns, project)).get("status") == "True" and r)
+    assert ready["observed"] == ready["generation"]
+    # off again, so that this agent (reading an install the operator does not watch) leaves the idle test alone
+    kube.kubectl("annotate", "namespace", ns, "clearml-runai.io/agent=off")
+    wait_for("the ClearMLAgent turned off", lambda: operator.agent(ns, project) is None)
 
 
 def test_drift_is_restored(kube: Kube, operator: Operator) -> None:
@@ -465,3 +528,56 @@ def test_source_agent_image_changed_re_renders_every_agent(kube: Kube, operator:
             ),
             timeout=30,
         )
+
+
+def lease_holder(kube: Kube) -> str:
+    proc = kube.kubectl("get", "lease", "clearml-runai-operator", "-n", SYSTEM_NS, "-o", "json", check=False)
+    return str(json.loads(proc.stdout)["spec"].get("holderIdentity") or "") if proc.returncode == 0 else ""
+
+
+def test_killed_mid_reconcile_converges_and_one_replica_writes(kube: Kube, operator: Operator) -> None:
+    """Scenario 9: a second replica stands by (writes nothing) while the first holds the Lease; the first
+    SIGKILLed while it reconciles 20 new projects -> the second takes the Lease and converges, one
+    ClearMLAgent and one set of objects each; the first restarted stands by; the second stopped gives the
+    Lease up and the first takes it at once. Last in the module: it leaves operator-a leading again."""
+    wait_for("operator-a holding the Lease", lambda: lease_holder(kube) == "operator-a")
+    proc_b, log_b, metrics_b, _ = spawn(operator.container, operator.kubeconfig, operator.workdir, "operator-b")
+    try:
+        wait_for("operator-b standing by", lambda: metrics_of(metrics_b)["clearml_runai_leader"] == 0)
+        assert operator.metrics()["clearml_runai_leader"] == 1
+        projects = [unique("p") for _ in range(20)]
+        writes = operator.metrics()["clearml_runai_api_writes_total"]
+        namespaces = [project_namespace(kube, p) for p in projects]
+        wait_for(
+            "operator-a reconciling the new projects",
+            lambda: operator.metrics()["clearml_runai_api_writes_total"] >= writes + 5,
+            timeout=30,
+        )
+        operator.proc.send_signal(signal.SIGKILL)
+        operator.proc.wait(timeout=10)
+        assert metrics_of(metrics_b)["clearml_runai_api_writes_total"] == 0, "the standby wrote"
+        ready = sum(operator.ready(ns, p).get("status") == "True" for ns, p in zip(namespaces, projects, strict=True))
+        assert ready < len(projects), "operator-a finished before it was killed: the kill proves nothing"
+        wait_for("operator-b taking the Lease", lambda: lease_holder(kube) == "operator-b", timeout=40)
+        for ns, p in zip(namespaces, projects, strict=True):
+            wait_for(f"{p} Ready", lambda ns=ns, p=p: operator.ready(ns, p).get("status") == "True", timeout=120)
+        kinds = []
+        for ns, p in zip(namespaces, projects, strict=True):
+            assert len(kube.get("clearmlagent", ns)["items"]) == 1
+            kinds.append(sorted(k.split("/")[0] for k in agent_objects(kube, ns, p)))
+        assert all(k == kinds[0] for k in kinds) and len(set(kinds[0])) == len(kinds[0]), kinds
+        # restarted, operator-a stands by: it writes nothing while operator-b holds the Lease
+        operator.proc, operator.log, operator.metrics_port, _ = spawn(
+            operator.container, operator.kubeconfig, operator.workdir, "operator-a"
+        )
+        wait_for("operator-a standing by", lambda: operator.metrics()["clearml_runai_leader"] == 0)
+        time.sleep(RESYNC + 1)
+        assert operator.metrics()["clearml_runai_api_writes_total"] == 0
+        assert metrics_of(metrics_b)["clearml_runai_leader"] == 1
+    finally:
+        proc_b.send_signal(signal.SIGTERM)
+        code_b = proc_b.wait(timeout=10)
+    assert code_b == 0 and "Traceback" not in log_b.read_text(), log_b.read_text()[-3000:]
+    # operator-b gave the Lease up when it stopped: operator-a takes it in a round or two, not after 15 s
+    wait_for("operator-a leading again", lambda: operator.metrics()["clearml_runai_leader"] == 1, timeout=8)
+    assert lease_holder(kube) == "operator-a"

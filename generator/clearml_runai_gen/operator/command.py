@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 
 import click
 
@@ -50,6 +51,19 @@ import click
     metavar="HOST:PORT",
     help="Prometheus /metrics; off to disable.",
 )
+@click.option(
+    "--lease",
+    default="off",
+    show_default=True,
+    metavar="NAMESPACE/NAME",
+    help="A coordination.k8s.io Lease that lets one replica act at a time (the others stand by); off: act alone.",
+)
+@click.option(
+    "--identity",
+    envvar="POD_NAME",
+    metavar="NAME",
+    help="This replica's name in the Lease [default: $POD_NAME, else host name and process id].",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log what each reconcile does.")
 def operate(
     clearml_namespace: str,
@@ -60,6 +74,8 @@ def operate(
     resync_seconds: float,
     health_address: str,
     metrics_address: str,
+    lease: str,
+    identity: str | None,
     verbose: bool,
 ) -> None:
     """Run the operator: give every ClearMLAgent (--all-projects: every Run:ai project) its agent; keep it right."""
@@ -82,5 +98,7 @@ def operate(
             resync_seconds=resync_seconds,
             health_address=health_address,
             metrics_address=metrics_address,
+            lease=lease,
+            identity=identity or f"{socket.gethostname()}-{os.getpid()}",
         )
     )

@@ -7,7 +7,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
-def exposition(results: dict[str, int], durations: list[float], ready: dict[Any, bool], writes: int) -> str:
+def exposition(
+    results: dict[str, int], durations: list[float], ready: dict[Any, bool], writes: int, leading: bool = True
+) -> str:
     """The metrics as Prometheus reads them (pure)."""
     lines = [
         "# HELP clearml_runai_reconciles_total Reconciles of ClearMLAgents, by result.",
@@ -26,6 +28,9 @@ def exposition(results: dict[str, int], durations: list[float], ready: dict[Any,
         "# HELP clearml_runai_api_writes_total Writes the operator made to the API server.",
         "# TYPE clearml_runai_api_writes_total counter",
         f"clearml_runai_api_writes_total {writes}",
+        "# HELP clearml_runai_leader 1 while this replica holds the Lease and acts, 0 while it stands by.",
+        "# TYPE clearml_runai_leader gauge",
+        f"clearml_runai_leader {int(leading)}",
     ]
     return "\n".join(lines) + "\n"
 
@@ -37,7 +42,9 @@ def serve_metrics(address: tuple[str, int], operator: Any) -> ThreadingHTTPServe
                 self.send_error(404)
                 return
             r = operator.reconciler
-            body = exposition(dict(r.results), list(r.durations), dict(r.ready), operator.kube.writes).encode()
+            body = exposition(
+                dict(r.results), list(r.durations), dict(r.ready), operator.kube.writes, operator.leading.is_set()
+            ).encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/plain; version=0.0.4")
             self.send_header("Content-Length", str(len(body)))

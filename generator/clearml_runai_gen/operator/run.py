@@ -7,6 +7,8 @@ The only module that imports kopf, and only when `operate` runs.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -15,6 +17,7 @@ from typing import Any
 from ..errors import GenError, UsageError
 from .auto import agent_for, made_by_operator, namespace_action
 from .kube import Kube
+from .lease import Elector
 from .metrics import serve_metrics
 from .reconcile import Reconciler
 from .spec import GROUP, MANAGER, PLURAL, PROJECT_LABEL, VERSION
@@ -46,6 +49,8 @@ class OperatorConfig:
     resync_seconds: float = 300.0
     health_address: str = "0.0.0.0:8080"
     metrics_address: str = "0.0.0.0:9090"
+    lease: str = "off"  # NAMESPACE/NAME of the Lease that lets one replica act at a time; off: act alone
+    identity: str = ""  # this replica's name in the Lease
 
     def check(self) -> None:
         if not 1 <= self.workers <= 64:
@@ -55,6 +60,13 @@ class OperatorConfig:
         for opt, address in (("--health-address", self.health_address), ("--metrics-address", self.metrics_address)):
             if address != "off" and not _host_port(address):
                 raise UsageError(f"{opt} {address!r} is not HOST:PORT (or off); e.g. 0.0.0.0:8080")
+        if self.lease != "off" and not _lease_ref(self.lease):
+            raise UsageError(f"--lease {self.lease!r} is not NAMESPACE/NAME (or off); e.g. clearml-runai-system/op")
+
+
+def _lease_ref(lease: str) -> tuple[str, str] | None:
+    namespace, sep, name = lease.partition("/")
+    return (namespace, name) if sep and namespace and name and "/" not in name else None
 
 
 def _host_port(address: str) -> tuple[str, int] | None:
@@ -91,8 +103,30 @@ class Operator:
         self.queue = WorkQueue()
         self.stopping = threading.Event()
         self.threads: list[threading.Thread] = []
+        self.lost = threading.Event()  # the Lease went to another replica: the process stops
+        self._pending: dict[str, dict[str, Any]] = {}  # project namespaces seen while standing by
+        self._lock = threading.Lock()
+        ref = _lease_ref(config.lease)
+        self.elector = Elector(Kube(api), ref[0], ref[1], config.identity, self._lead, self._lose) if ref else None
+        self.leading = self.elector.leading if self.elector else threading.Event()
+        if self.elector is None:
+            self.leading.set()
+
+    def _lose(self) -> None:
+        """Lost the Lease: stop as on SIGTERM (kopf's own shutdown; a stop flag would leave a thread blocked)."""
+        self.lost.set()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    def _lead(self) -> None:
+        """Taken the Lease: what was seen while standing by is acted on (the work queue kept the ClearMLAgents)."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        for body in pending.values():
+            self.namespace_seen(body)
 
     def start(self) -> None:
+        if self.elector is not None:
+            self.elector.start()
         for i in range(self.config.workers):
             self._thread(self._work, f"reconcile-{i}")
         self._thread(self._resync, "resync")
@@ -105,6 +139,8 @@ class Operator:
     def stop(self) -> None:
         self.stopping.set()
         self.queue.close()
+        if self.elector is not None:
+            self.elector.release()
 
     def _thread(self, target: Any, name: str) -> None:
         t = threading.Thread(target=target, name=name, daemon=True)
@@ -112,7 +148,7 @@ class Operator:
         self.threads.append(t)
 
     def _work(self) -> None:
-        while (item := self.queue.get()) is not None:
+        while self._wait_leading() and (item := self.queue.get()) is not None:
             namespace, name = str(item[0]), str(item[1])  # type: ignore[index]
             try:
                 outcome = self.reconciler.reconcile(namespace, name)
@@ -127,6 +163,13 @@ class Operator:
             finally:
                 self.queue.done(item)
 
+    def _wait_leading(self) -> bool:
+        """A standby reconciles nothing: its workers wait until it holds the Lease (or it stops)."""
+        while not self.leading.wait(1.0):
+            if self.stopping.is_set():
+                return False
+        return True
+
     def _later(self, item: Any) -> None:
         timer = threading.Timer(RETRY_SECONDS, self.queue.add, (item,))
         timer.daemon = True
@@ -136,6 +179,8 @@ class Operator:
         """Every ClearMLAgent again now and then, with a fresh read of the ClearML install: what a missed
         watch event would leave wrong is put right here, and writes still happen only on a difference."""
         while not self.stopping.wait(self.config.resync_seconds):
+            if not self.leading.is_set():
+                continue
             try:
                 data = self.kube.request("GET", f"/apis/{GROUP}/{VERSION}/{PLURAL}", what="list ClearMLAgents")
             except GenError as exc:
@@ -195,6 +240,14 @@ class Operator:
                 self.stopping.wait(2)
 
     # ------------------------------------------------------------------ auto mode
+
+    def namespace_event(self, body: dict[str, Any]) -> None:
+        """A project namespace seen by the watch: acted on if this replica leads, else kept for when it does."""
+        with self._lock:
+            if not self.leading.is_set():
+                self._pending[body["metadata"]["name"]] = body
+                return
+        self.namespace_seen(body)
 
     def namespace_seen(self, body: dict[str, Any]) -> None:
         action = namespace_action(body)
@@ -272,7 +325,7 @@ def operate(config: OperatorConfig) -> None:
         @kopf.on.event("", "v1", "namespaces", registry=registry, labels={PROJECT_LABEL: kopf.PRESENT})
         def _namespace(type: str | None, body: Any, **_: Any) -> None:  # noqa: A002
             if type != "DELETED":
-                operator.namespace_seen(dict(body))
+                operator.namespace_event(dict(body))
 
     liveness = None if config.health_address == "off" else f"http://{config.health_address}/healthz"
     started = time.monotonic()
@@ -282,3 +335,5 @@ def operate(config: OperatorConfig) -> None:
     finally:
         operator.stop()
         log.info("operator stopped after %.0f s", time.monotonic() - started)
+    if operator.lost.is_set():
+        raise GenError("lost the Lease to another replica; it acts now, and this one starts again as a standby")
