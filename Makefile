@@ -70,7 +70,7 @@ cluster-down:
 	@ci/cluster.sh down
 	@TESTENV_RUN_DIR=.cache/testenv/run-kai ci/cluster.sh down
 
-demo: venv agent-venv tools
+demo: venv agent-venv sdk-venv tools
 	@ci/demo.sh
 
 # the tool is measured as a user installs it: `pip install .`, without the test extras

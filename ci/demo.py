@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the sandbox package
 
-from sandbox.agent_harness import AgentDaemon, ClearMLStandIn, task_pod_name  # noqa: E402
+from sandbox.agent_harness import AgentDaemon, ClearMLStandIn, enqueue, task_pod_name  # noqa: E402
 from sandbox.corpus.cases import credentials, find, merge  # noqa: E402
 from sandbox.corpus.install import install  # noqa: E402
 from sandbox.names import names  # noqa: E402
@@ -146,7 +146,7 @@ def main() -> None:
                     print(f"  - {line}")
                 agent.wait_for(lambda: clearml.workers(), "the agent's worker registration")
                 print(f"worker registered with ClearML: {clearml.workers()}")
-                task = clearml.enqueue("demo-task", QUEUE)
+                task = enqueue(clearml, "demo-task", QUEUE)
                 pod = task_pod_name(task)
                 print(f"task {task} enqueued to {QUEUE}")
                 agent.wait_for(lambda: sh("kubectl", "get", "pod", pod, "-n", NAMESPACE, "--ignore-not-found",

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from sandbox.agent_harness import ClearMLStandIn
+from sandbox.agent_harness import ClearMLStandIn, SdkError, create_and_enqueue, enqueue, task_statuses
 from sandbox.paths import ROOT
 
 SDK_PYTHON = ROOT / ".cache" / "clearml-sdk-venv" / "bin" / "python"
@@ -94,3 +94,32 @@ def test_the_real_sdk_is_refused_with_another_key_pair(tmp_path: Path) -> None:
         with pytest.raises(AssertionError, match="401|[Uu]nauthorized|credentials"):
             run_sdk(stand_in, script, tmp_path)
         assert stand_in.endpoints() and set(stand_in.endpoints()) == {"auth.login"}
+
+
+def test_the_scenarios_sdk_helper_creates_enqueues_and_reads_status_with_the_real_sdk() -> None:
+    """sandbox/agent_harness/sdk.py, what the cluster scenarios and the demo enqueue their tasks with."""
+    with ClearMLStandIn(ACCESS_KEY, SECRET_KEY) as stand_in:
+        stand_in.add_queue("runai-a")
+        stand_in.add_queue("runai-b")
+        first, second = create_and_enqueue(stand_in, [("train-1", "runai-a"), ("train-1", "runai-b")])
+        assert first != second
+        assert stand_in.queue_tasks("runai-a") == [first] and stand_in.queue_tasks("runai-b") == [second]
+        made = stand_in.task(first)
+        assert made["name"] == "train-1" and made["container"]["image"] == "python:3.11-slim"
+        assert made["project"] == stand_in.task(second)["project"] is not None
+        assert [(c.status, c.by) for c in stand_in.history(first)] == [
+            ("created", "tasks.create"),
+            ("queued", "tasks.enqueue"),
+        ]
+        stand_in.report_as_task(first, "in_progress")
+        stand_in.report_as_task(first, "completed")
+        assert task_statuses(stand_in, first, second) == {first: "completed", second: "queued"}
+        assert stand_in.unknown_calls == []
+
+
+def test_the_sdk_helper_fails_with_the_sdks_words_and_no_secret() -> None:
+    with ClearMLStandIn(ACCESS_KEY, SECRET_KEY) as stand_in:
+        with pytest.raises(SdkError, match="exited with") as failed:
+            enqueue(stand_in, "lost", "no-such-queue")
+        assert SECRET_KEY not in str(failed.value)
+        assert stand_in.queue_tasks("no-such-queue") == []
