@@ -34,6 +34,7 @@ pytestmark = pytest.mark.cluster
 
 ACCESS, SECRET = "AKRUNAILOOP7", "runai-loop-secret-4f1c"
 CASE = "b-5.3.2-internal-multiqueue"  # the agent chart beside the ClearML server's Services
+TASK_IMAGE = "nvcr.io/nvidia/pytorch:24.05-py3"
 GPU_TEMPLATE = {"agentk8sglue": {"basePodTemplate": {"resources": {"limits": {"nvidia.com/gpu": 1}}}}}
 
 
@@ -118,8 +119,10 @@ def test_a_task_becomes_a_pod_kai_binds_in_the_projects_queue_that_runs_and_is_c
         run_agent(kube, p.namespace, p.release, clearml, tmp_path / "agent") as agent,
     ):
         assert clearml.workers() == {p.release: [p.queue]}
-        task = enqueue(clearml, "train-resnet", p.queue)
+        task = enqueue(clearml, "train-resnet", p.queue, image=TASK_IMAGE)
         created = wait_pod(agent, p, task)
+        # the image the user's Task.create(docker=...) set is the one the agent's pod runs
+        assert created["spec"]["containers"][0]["image"] == TASK_IMAGE
         # created by the agent's kubectl, as the release's ServiceAccount, in the project's namespace
         assert created["metadata"]["namespace"] == p.namespace
         assert created["spec"]["schedulerName"] == "runai-scheduler"
