@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from sandbox.agent_harness import ClearMLStandIn, SdkError, create_and_enqueue, enqueue, task_statuses
+from sandbox.agent_harness.sdk import run_sdk_script
 from sandbox.paths import ROOT
 
 SDK_PYTHON = ROOT / ".cache" / "clearml-sdk-venv" / "bin" / "python"
@@ -119,7 +120,11 @@ def test_the_scenarios_sdk_helper_creates_enqueues_and_reads_status_with_the_rea
 
 def test_the_sdk_helper_fails_with_the_sdks_words_and_no_secret() -> None:
     with ClearMLStandIn(ACCESS_KEY, SECRET_KEY) as stand_in:
-        with pytest.raises(SdkError, match="exited with") as failed:
+        with pytest.raises(SdkError, match="exited with"):
             enqueue(stand_in, "lost", "no-such-queue")
-        assert SECRET_KEY not in str(failed.value)
         assert stand_in.queue_tasks("no-such-queue") == []
+        # whatever the script says on stderr, the secret key it was given by env is masked
+        leaky = "import os, sys\nsys.stderr.write('key: ' + os.environ['CLEARML_API_SECRET_KEY'])\nsys.exit(3)\n"
+        with pytest.raises(SdkError, match="exited with 3") as failed:
+            run_sdk_script(stand_in, leaky)
+        assert SECRET_KEY not in str(failed.value) and "key: ***" in str(failed.value)
