@@ -72,7 +72,7 @@ cluster-down:
 	@TESTENV_RUN_DIR=.cache/testenv/run-kai ci/cluster.sh down
 	@KAI_VERSION=v0.17.0 TESTENV_RUN_DIR=.cache/testenv/run-v0.17.0 ci/cluster.sh down
 
-demo: venv agent-venv tools
+demo: venv agent-venv sdk-venv tools
 	@ci/demo.sh
 
 # the tool is measured as a user installs it: `pip install .`, without the test extras

@@ -4,8 +4,9 @@ Runs against $KUBECONFIG (the local control plane started by ci/demo.sh) with th
 on PATH. Every command it runs is printed, so a reader can do the same on their own cluster.
 
 Real: kube-apiserver, etcd, kube-controller-manager and kube-scheduler (built from k8s.io/kubernetes),
-KAI v0.13.0 (the open-source core of the Run:ai scheduler) as runai-scheduler, the upstream clearml
-chart 3.10.5, this tool, helm, kubectl, and the pinned clearml-agent 3.0.3's daemon loop.
+KAI (v0.16.8 LTS, or the build KAI_VERSION selects; the open-source core of the Run:ai scheduler) as
+runai-scheduler, the upstream clearml chart 3.10.5, this tool, helm, kubectl, the pinned clearml-agent
+3.0.3's daemon loop, and the clearml SDK 2.1.12 that creates and enqueues the task.
 Stood in: the nodes and their container runtime (kwok runs the pods bound to fake GPU nodes), the
 ClearML server (a local API that knows only the agent's key pair), and the task's own process.
 """
@@ -24,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the sandbox package
 
-from sandbox.agent_harness import AgentDaemon, ClearMLStandIn, task_pod_name  # noqa: E402
+from sandbox.agent_harness import AgentDaemon, ClearMLStandIn, enqueue, task_pod_name, task_status  # noqa: E402
 from sandbox.corpus.cases import credentials, find, merge  # noqa: E402
 from sandbox.corpus.install import install  # noqa: E402
 from sandbox.names import names  # noqa: E402
@@ -166,7 +167,8 @@ def main() -> None:
         work = Path(tmp)
         step("The local cluster: real control plane and Run:ai-lineage scheduler; nodes and runtime stood in")
         print(sh("kubectl", "version").strip())
-        print("Real: kube-apiserver, etcd, controller manager, kube-scheduler, and KAI v0.13.0 (the open-source "
+        kai_version = os.environ.get("KAI_VERSION") or "v0.16.8"  # ci/cluster.sh's default (LTS); or v0.17.0
+        print(f"Real: kube-apiserver, etcd, controller manager, kube-scheduler, and KAI {kai_version} (the open-source "
               "Run:ai scheduler) as runai-scheduler. Stood in: the nodes (kwok keeps fake GPU nodes Ready and "
               "runs the pods bound to them), the ClearML server, a task's own process.")
         print(sh("kubectl", "get", "nodes", "-o",
@@ -214,9 +216,10 @@ def main() -> None:
                     print(f"  - {line}")
                 agent.wait_for(lambda: clearml.workers(), "the agent's worker registration")
                 print(f"worker registered with ClearML: {clearml.workers()}")
-                task = clearml.enqueue("demo-task", QUEUE)
+                task = enqueue(clearml, "demo-task", QUEUE)
                 pod = task_pod_name(task)
-                print(f"task {task} enqueued to {QUEUE}")
+                print(f"task {task} made and enqueued to {QUEUE} by a user's script: the clearml SDK's "
+                      "Task.create(project_name=..., task_name=..., docker=...) and Task.enqueue(task, queue_name=...)")
                 agent.wait_for(lambda: sh("kubectl", "get", "pod", pod, "-n", NAMESPACE, "--ignore-not-found",
                                           "-o", "name", show=False), "the task's pod")
                 print(f"the agent created pod {pod} in {NAMESPACE}, as its ServiceAccount")
@@ -247,6 +250,15 @@ def main() -> None:
                 print(f"the agent deleted pod {pod}")
                 changes = [f"{c.status} ({c.reason or c.by})" for c in clearml.history(task)]
                 print("task status in ClearML: " + " -> ".join(changes))
+                seen = task_status(clearml, task)
+                print(f"Task.get_task(task_id=...).get_status(), as the user's SDK sees it: {seen}")
+
+                step("If KAI preempts a task (a preemptible priority such as Run:ai's `train`)")
+                print("KAI evicts a preemptible task pod for a workload with a better claim. A bare pod is\n"
+                      "gone for good and its task stays in_progress with no pod; a Job makes a new pod, the\n"
+                      "agent re-enqueues the task and it runs again when a GPU frees (tests/cluster/\n"
+                      "test_preemption.py). So for a preemptible --priority-class, render makes the agent\n"
+                      "create Jobs (with a note; --task-kind pod keeps bare pods).")
 
             step("Check the project, as after any install (the ClearML API reached at the stand-in's URL)")
             print(sh("clearml-runai-gen", "verify", "--project", PROJECT, "--clearml-api-host", clearml.url))

@@ -3,7 +3,7 @@
 # The control plane is brought up for the cluster tests and always taken down afterwards;
 # when it cannot start, this fails (the cluster tests are never skipped).
 # Every cluster test runs on KAI v0.16.8 (the LTS release, the default); then the Run:ai scenarios
-# (tests/cluster/test_kai.py and test_runai.py under Run:ai's names) run again on KAI v0.17.0, the
+# (tests/cluster/test_kai.py, test_runai.py and test_preemption.py under Run:ai's names) run again on KAI v0.17.0, the
 # newest release, on a control plane of its own. The open-source names and cluster.sh's own
 # start-up are not release-specific and run once.
 set -euo pipefail
@@ -49,6 +49,6 @@ if [[ $kai_started_here == 1 ]]; then TESTENV_RUN_DIR=$kai_run_dir ci/cluster.sh
 if [[ $started_here == 1 ]]; then ci/cluster.sh down >/dev/null 2>&1 || true; fi
 kubeconfig_line=$(KAI_VERSION=$newest_kai TESTENV_RUN_DIR=$newest_run_dir ci/cluster.sh up | tail -n 1)
 eval "$kubeconfig_line"
-"$PY" -m pytest -m cluster -q --kubeconfig "$KUBECONFIG" tests/cluster/test_kai.py tests/cluster/test_runai.py \
+"$PY" -m pytest -m cluster -q --kubeconfig "$KUBECONFIG" tests/cluster/test_kai.py tests/cluster/test_runai.py tests/cluster/test_preemption.py \
   -k "not kai_scheduler_names and not kai_node_pool_label and not slow_to_exec"
 echo "make test: all passed in $(( $(date +%s) - start )) s"

@@ -193,6 +193,11 @@ class ClearMLStandIn:
         with self._lock:
             return [c.endpoint for c in self.calls]
 
+    @property
+    def key_pair(self) -> tuple[str, str]:
+        """The one key pair the stand-in knows: what a user's SDK script logs in with (sdk.py)."""
+        return self._credentials
+
     # ------------------------------------------------------------------ server lifecycle
 
     @property

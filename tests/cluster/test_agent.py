@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.agent_harness import AgentDaemon, ClearMLStandIn, task_pod_name
+from sandbox.agent_harness import AgentDaemon, ClearMLStandIn, enqueue, task_pod_name
 
 from .conftest import Kube, Project, clearml_for, install_project, remove_project, run_agent, set_pod_phase
 
@@ -58,7 +58,7 @@ def test_enqueued_task_becomes_one_pod_created_with_the_service_account_token(
     whoami = json.loads(kube.kubectl("auth", "whoami", "-o", "json", "--kubeconfig", str(agent.kubeconfig)).stdout)
     assert whoami["status"]["userInfo"]["username"] == f"system:serviceaccount:{project.namespace}:{project.release}"
 
-    task = clearml.enqueue("train-resnet", project.queue)
+    task = enqueue(clearml, "train-resnet", project.queue)
     pod = wait_pod(agent, project, task)
 
     assert [p["metadata"]["name"] for p in project.task_pods()] == [task_pod_name(task)]
@@ -105,7 +105,7 @@ def test_a_key_pair_clearml_does_not_know_is_refused_at_login(kube: Kube, projec
 def test_finished_pod_is_deleted_and_3_0_3_then_trips_over_the_task_last_change(
     kube: Kube, project: Project, clearml: ClearMLStandIn, agent: AgentDaemon
 ) -> None:
-    first = clearml.enqueue("short", project.queue)
+    first = enqueue(clearml, "short", project.queue)
     wait_pod(agent, project, first)
     set_pod_phase(kube, project.namespace, task_pod_name(first), "Succeeded")
 
@@ -122,7 +122,7 @@ def test_finished_pod_is_deleted_and_3_0_3_then_trips_over_the_task_last_change(
     assert "tasks.failed" not in clearml.endpoints()
 
     # the daemon restarts its loop and serves the queue on
-    second = clearml.enqueue("next", project.queue)
+    second = enqueue(clearml, "next", project.queue)
     wait_pod(agent, project, second)
 
 
@@ -130,7 +130,7 @@ def test_a_task_that_ran_to_completion_has_its_pod_deleted_and_its_status_left_a
     kube: Kube, project: Project, clearml: ClearMLStandIn, agent: AgentDaemon
 ) -> None:
     """The path every task takes on a cluster with a scheduler; the task's own process is played by the test."""
-    task = clearml.enqueue("train", project.queue)
+    task = enqueue(clearml, "train", project.queue)
     name = task_pod_name(task)
     wait_pod(agent, project, task)
     set_pod_phase(kube, project.namespace, name, "Running")
@@ -155,9 +155,9 @@ def test_max_pods_one_holds_the_second_task_in_its_queue_until_the_first_pod_is_
             run_agent(kube, project.namespace, project.release, clearml, tmp_path) as agent,
         ):
             assert agent.launch.argv[agent.launch.argv.index("--max-pods") + 1] == "1"
-            first = clearml.enqueue("first", project.queue)
+            first = enqueue(clearml, "first", project.queue)
             wait_pod(agent, project, first)
-            second = clearml.enqueue("second", project.queue)
+            second = enqueue(clearml, "second", project.queue)
             agent.wait_for(lambda: "Maximum pod limit reached 1/1" in agent.log(), "the max-pods wait")
             assert clearml.queue_tasks(project.queue) == [second] and clearml.statuses(second) == ["created", "queued"]
             assert [p["metadata"]["name"] for p in project.task_pods()] == [task_pod_name(first)]
@@ -179,7 +179,7 @@ def test_unschedulable_reason_reaches_clearml_and_an_aborted_task_loses_its_pend
 ) -> None:
     """The reason is the scheduler's own: KAI (as runai-scheduler) holds the pod pending, as the project
     has no Run:ai queue on this cluster, and writes why on the pod's PodScheduled condition."""
-    task = clearml.enqueue("big", project.queue)
+    task = enqueue(clearml, "big", project.queue)
     name = task_pod_name(task)
     wait_pod(agent, project, task)
 
@@ -227,7 +227,7 @@ def test_template_naming_another_namespace_fails_the_task_with_the_forbidden_err
     put(broken)
     try:
         with run_agent(kube, project.namespace, project.release, clearml, tmp_path) as agent:
-            task = clearml.enqueue("lost", project.queue)
+            task = enqueue(clearml, "lost", project.queue)
             agent.wait_for(lambda: "failed" in clearml.statuses(task), "the task's failure")
         assert "forbidden" in agent.log() and f'in the namespace "{project.clearml_ns}"' in agent.log()
         assert kube.get("pod", project.clearml_ns, selector="CLEARML")["items"] == [] and project.task_pods() == []

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from sandbox.agent_harness import task_pod_name
+from sandbox.agent_harness import enqueue, task_pod_name
 from sandbox.corpus.cases import SECRETS, find
 from sandbox.names import names
 
@@ -234,7 +234,7 @@ def test_real_agent_creates_the_task_pod_as_its_service_account(installed: Insta
         clearml_for(installed.access_key, installed.secret_key, queue) as clearml,
         run_agent(kube, ns, installed.release, clearml, installed.workdir / "agent") as agent,
     ):
-        task = clearml.enqueue("train", queue)
+        task = enqueue(clearml, "train", queue)
         created = agent.wait_for(lambda: get_pod(kube, ns, task_pod_name(task)), f"a pod for task {task}")
     spec = created["spec"]
     assert spec["schedulerName"] == "runai-scheduler"

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from sandbox.agent_harness import task_pod_name
+from sandbox.agent_harness import enqueue, task_pod_name
 from sandbox.kai import Kai, wait_for
 from sandbox.names import names
 
@@ -79,7 +79,7 @@ def test_baseline_admits_the_agent_and_its_task_pods_in_a_namespace_found_by_its
         clearml_for(ACCESS, SECRET, queue) as clearml,
         run_agent(kube, namespace, release, clearml, tmp_path / "agent") as agent,
     ):
-        task = clearml.enqueue("hardened", queue)
+        task = enqueue(clearml, "hardened", queue)
         agent.wait_for(lambda: get_pod(kube, namespace, task_pod_name(task)), "the task pod")
         placed = kai.placement(namespace, task_pod_name(task))
         assert placed.node in gpu_nodes(kube) and placed.queue == project

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from sandbox.agent_harness import ClearMLStandIn, task_pod_name
+from sandbox.agent_harness import ClearMLStandIn, enqueue, task_pod_name, task_status
 from sandbox.kai import Kai, wait_for
 
 from .conftest import CHART, Kube, clearml_for, get_pod, run_agent, unique
@@ -78,7 +78,7 @@ def test_a_preempted_task_pod_leaves_its_task_in_progress_with_no_pod(
         clearml_for(ACCESS, SECRET, queue) as clearml,
         run_agent(kube, namespace, f"clearml-runai-{project}", clearml, tmp_path / "agent") as agent,
     ):
-        task = clearml.enqueue("preempted-pod", queue)
+        task = enqueue(clearml, "preempted-pod", queue)
         pod = task_pod_name(task)
         agent.wait_for(lambda: get_pod(kube, namespace, pod), "the task pod")
         kai.placement(namespace, pod)
@@ -96,7 +96,9 @@ def test_a_preempted_task_pod_leaves_its_task_in_progress_with_no_pod(
             assert clearml.statuses(task)[-1] == "in_progress" and get_pod(kube, namespace, pod) is None
             time.sleep(1)
         statuses = clearml.statuses(task)
+        seen = task_status(clearml, task)  # what the user's Task.get_task(task_id=) says: running, with no pod
     assert statuses == ["created", "queued", "stopped", "queued", "in_progress"], statuses
+    assert seen == "in_progress"
 
 
 def test_a_preempted_job_pod_takes_its_task_back_to_the_queue_and_it_runs_again(
@@ -109,7 +111,7 @@ def test_a_preempted_job_pod_takes_its_task_back_to_the_queue_and_it_runs_again(
         clearml_for(ACCESS, SECRET, queue) as clearml,
         run_agent(kube, namespace, f"clearml-runai-{project}", clearml, tmp_path / "agent") as agent,
     ):
-        task = clearml.enqueue("preempted-job", queue)
+        task = enqueue(clearml, "preempted-job", queue)
         first = agent.wait_for(lambda: job_pods(kube, namespace, task), "the task's Job pod")[0]["metadata"]["name"]
         kai.placement(namespace, first)
         kai.wait_phase(namespace, first, "Running")
@@ -135,4 +137,6 @@ def test_a_preempted_job_pod_takes_its_task_back_to_the_queue_and_it_runs_again(
         clearml.report_as_task(task, "completed")
         kai.finish(namespace, second, "Succeeded")
         statuses = clearml.statuses(task)
+        seen = task_status(clearml, task)
     assert statuses == ["created", "queued", "stopped", "queued", "in_progress", "queued", "in_progress", "completed"]
+    assert seen == "completed"

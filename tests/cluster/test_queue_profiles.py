@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.agent_harness import AgentDaemon, task_pod_name
+from sandbox.agent_harness import AgentDaemon, create_and_enqueue, task_pod_name
 from sandbox.kai import Kai
 
 from .conftest import Kube, clearml_for
@@ -79,7 +79,8 @@ def test_three_profiles_each_task_taken_by_its_own_agent_and_placed_by_its_profi
             agent.wait_for(lambda q=queue: q in sum(clearml.workers().values(), []), f"the agent of {queue}")
         assert {tuple(qs) for qs in clearml.workers().values()} == {(q,) for q in queues.values()}
 
-        tasks = {queue: clearml.enqueue(f"task-{queue}", queue) for queue in queues.values()}
+        made = create_and_enqueue(clearml, [(f"task-{queue}", queue) for queue in queues.values()])
+        tasks = dict(zip(queues.values(), made, strict=True))
         for queue, task in tasks.items():
             wait_pod(agents[queue], p, task)
         for queue, task in tasks.items():

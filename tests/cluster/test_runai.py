@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from sandbox.agent_harness import ClearMLStandIn, task_pod_name
+from sandbox.agent_harness import ClearMLStandIn, create_and_enqueue, enqueue, task_pod_name, task_status
 from sandbox.corpus.cases import credentials, find, merge
 from sandbox.corpus.install import install
 from sandbox.kai import Kai
@@ -34,6 +34,7 @@ pytestmark = pytest.mark.cluster
 
 ACCESS, SECRET = "AKRUNAILOOP7", "runai-loop-secret-4f1c"
 CASE = "b-5.3.2-internal-multiqueue"  # the agent chart beside the ClearML server's Services
+TASK_IMAGE = "nvcr.io/nvidia/pytorch:24.05-py3"
 GPU_TEMPLATE = {"agentk8sglue": {"basePodTemplate": {"resources": {"limits": {"nvidia.com/gpu": 1}}}}}
 
 
@@ -118,8 +119,10 @@ def test_a_task_becomes_a_pod_kai_binds_in_the_projects_queue_that_runs_and_is_c
         run_agent(kube, p.namespace, p.release, clearml, tmp_path / "agent") as agent,
     ):
         assert clearml.workers() == {p.release: [p.queue]}
-        task = clearml.enqueue("train-resnet", p.queue)
+        task = enqueue(clearml, "train-resnet", p.queue, image=TASK_IMAGE)
         created = wait_pod(agent, p, task)
+        # the image the user's Task.create(docker=...) set is the one the agent's pod runs
+        assert created["spec"]["containers"][0]["image"] == TASK_IMAGE
         # created by the agent's kubectl, as the release's ServiceAccount, in the project's namespace
         assert created["metadata"]["namespace"] == p.namespace
         assert created["spec"]["schedulerName"] == "runai-scheduler"
@@ -138,6 +141,10 @@ def test_a_task_becomes_a_pod_kai_binds_in_the_projects_queue_that_runs_and_is_c
         clearml.report_as_task(task, "completed")
         kai.finish(p.namespace, task_pod_name(task), "Succeeded")
         agent.wait_for(lambda: p.pod(task) is None, "the agent's cleanup of the finished pod")
+        # made by the SDK, moved to the agent's pending queue once its pod exists (stop, enqueue), run
+        assert clearml.statuses(task) == ["created", "queued", "stopped", "queued", "in_progress", "completed"]
+        assert [c.by for c in clearml.history(task)[:2]] == ["tasks.create", "tasks.enqueue"]
+        assert task_status(clearml, task) == "completed"  # what the user's Task.get_task(task_id=) says
 
         assert clearml.statuses(task) == ["created", "queued", "stopped", "queued", "in_progress", "completed"]
         assert any(r["task"] == task for r in clearml.status_reports(p.release))
@@ -156,10 +163,10 @@ def test_over_quota_the_extra_task_waits_with_kais_reason_and_verify_says_it(
         run_agent(kube, p.namespace, p.release, clearml, tmp_path / "agent") as agent,
     ):
         # the first task takes the quota before the extra one comes: KAI does not order pods created at once
-        first = clearml.enqueue("first", p.queue)
+        first = enqueue(clearml, "first", p.queue)
         wait_pod(agent, p, first)
         assert kai.placement(p.namespace, task_pod_name(first)).pod_group["spec"]["priorityClassName"] == "build"
-        extra = clearml.enqueue("extra", p.queue)
+        extra = enqueue(clearml, "extra", p.queue)
         wait_pod(agent, p, extra)
         reason, message = kai.pending_reason(p.namespace, task_pod_name(extra))
         assert reason == "Unschedulable" and "NonPreemptibleOverQuota" in message, message
@@ -181,7 +188,7 @@ def test_half_gpu_tasks_share_one_gpu(kube: Kube, kai: Kai, clearml_ns: str, tmp
         clearml_for(ACCESS, SECRET, p.queue) as clearml,
         run_agent(kube, p.namespace, p.release, clearml, tmp_path / "agent") as agent,
     ):
-        tasks = [clearml.enqueue(f"half-{i}", p.queue) for i in range(2)]
+        tasks = create_and_enqueue(clearml, [(f"half-{i}", p.queue) for i in range(2)])
         for task in tasks:
             wait_pod(agent, p, task)
         placed = [kai.placement(p.namespace, task_pod_name(t), timeout=120) for t in tasks]
@@ -207,7 +214,7 @@ def test_a_node_pool_project_lands_on_its_pools_nodes_and_its_priority_reaches_t
         clearml_for(ACCESS, SECRET, p.queue) as clearml,
         run_agent(kube, p.namespace, p.release, clearml, tmp_path / "agent") as agent,
     ):
-        tasks = [clearml.enqueue(f"pool-{i}", p.queue) for i in range(3)]
+        tasks = create_and_enqueue(clearml, [(f"pool-{i}", p.queue) for i in range(3)])
         for task in tasks:
             wait_pod(agent, p, task)
         placed = [kai.placement(p.namespace, task_pod_name(t)) for t in tasks]
@@ -230,7 +237,7 @@ def test_two_projects_at_once_each_agent_serves_only_its_namespace_and_queue(
     ):
         agent_b.wait_for(lambda: b.release in clearml.workers(), "the second agent's worker registration")
         assert clearml.workers() == {a.release: [a.queue], b.release: [b.queue]}
-        task_a, task_b = clearml.enqueue("for-a", a.queue), clearml.enqueue("for-b", b.queue)
+        task_a, task_b = create_and_enqueue(clearml, [("for-a", a.queue), ("for-b", b.queue)])
         wait_pod(agent_a, a, task_a)
         wait_pod(agent_b, b, task_b)
         assert a.pod(task_b) is None and b.pod(task_a) is None
@@ -248,7 +255,7 @@ def test_a_task_no_node_can_fit_is_reported_by_verify(kube: Kube, kai: Kai, clea
         clearml_for(ACCESS, SECRET, p.queue) as clearml,
         run_agent(kube, p.namespace, p.release, clearml, tmp_path / "agent") as agent,
     ):
-        task = clearml.enqueue("too-big", p.queue)
+        task = enqueue(clearml, "too-big", p.queue)
         wait_pod(agent, p, task)
         reason, message = kai.pending_reason(p.namespace, task_pod_name(task))
         assert "MaxNodePoolResources" in message, message
@@ -268,7 +275,7 @@ def test_kai_scheduler_names_serve_a_kai_install_end_to_end(kai_cluster: Kai, tm
             clearml_for(ACCESS, SECRET, p.queue) as clearml,
             run_agent(kube, p.namespace, p.release, clearml, tmp_path / "agent") as agent,
         ):
-            task = clearml.enqueue("oss", p.queue)
+            task = enqueue(clearml, "oss", p.queue)
             pod = wait_pod(agent, p, task)
             assert pod["spec"]["schedulerName"] == "kai-scheduler"
             assert pod["metadata"]["labels"]["kai.scheduler/queue"] == p.project

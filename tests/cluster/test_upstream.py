@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from sandbox.agent_harness import task_pod_name
+from sandbox.agent_harness import enqueue, task_pod_name
 from sandbox.corpus.cases import SECRETS, Case, all_cases
 from sandbox.corpus.install import dump, install
 from sandbox.names import names
@@ -182,7 +182,7 @@ def test_installs_and_the_real_agent_creates_a_task_pod_the_api_server_accepts(s
             clearml_for(access, secret, queue, enterprise=enterprise) as clearml,
             run_agent(kube, ns, source.release, clearml, source.workdir / "agent") as agent,
         ):
-            task = clearml.enqueue("train", queue)
+            task = enqueue(clearml, "train", queue)
             created = agent.wait_for(
                 lambda: _task_object(kube, ns, kind, task_pod_name(task)), f"the {kind} of task {task}"
             )

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from sandbox.agent_harness import ClearMLStandIn
+from sandbox.agent_harness import ClearMLStandIn, SdkError, create_and_enqueue, enqueue, task_statuses
+from sandbox.agent_harness.sdk import run_sdk_script
 from sandbox.paths import ROOT
 
 SDK_PYTHON = ROOT / ".cache" / "clearml-sdk-venv" / "bin" / "python"
@@ -94,3 +95,36 @@ def test_the_real_sdk_is_refused_with_another_key_pair(tmp_path: Path) -> None:
         with pytest.raises(AssertionError, match="401|[Uu]nauthorized|credentials"):
             run_sdk(stand_in, script, tmp_path)
         assert stand_in.endpoints() and set(stand_in.endpoints()) == {"auth.login"}
+
+
+def test_the_scenarios_sdk_helper_creates_enqueues_and_reads_status_with_the_real_sdk() -> None:
+    """sandbox/agent_harness/sdk.py, what the cluster scenarios and the demo enqueue their tasks with."""
+    with ClearMLStandIn(ACCESS_KEY, SECRET_KEY) as stand_in:
+        stand_in.add_queue("runai-a")
+        stand_in.add_queue("runai-b")
+        first, second = create_and_enqueue(stand_in, [("train-1", "runai-a"), ("train-1", "runai-b")])
+        assert first != second
+        assert stand_in.queue_tasks("runai-a") == [first] and stand_in.queue_tasks("runai-b") == [second]
+        made = stand_in.task(first)
+        assert made["name"] == "train-1" and made["container"]["image"] == "python:3.11-slim"
+        assert made["project"] == stand_in.task(second)["project"] is not None
+        assert [(c.status, c.by) for c in stand_in.history(first)] == [
+            ("created", "tasks.create"),
+            ("queued", "tasks.enqueue"),
+        ]
+        stand_in.report_as_task(first, "in_progress")
+        stand_in.report_as_task(first, "completed")
+        assert task_statuses(stand_in, first, second) == {first: "completed", second: "queued"}
+        assert stand_in.unknown_calls == []
+
+
+def test_the_sdk_helper_fails_with_the_sdks_words_and_no_secret() -> None:
+    with ClearMLStandIn(ACCESS_KEY, SECRET_KEY) as stand_in:
+        with pytest.raises(SdkError, match="exited with"):
+            enqueue(stand_in, "lost", "no-such-queue")
+        assert stand_in.queue_tasks("no-such-queue") == []
+        # whatever the script says on stderr, the secret key it was given by env is masked
+        leaky = "import os, sys\nsys.stderr.write('key: ' + os.environ['CLEARML_API_SECRET_KEY'])\nsys.exit(3)\n"
+        with pytest.raises(SdkError, match="exited with 3") as failed:
+            run_sdk_script(stand_in, leaky)
+        assert SECRET_KEY not in str(failed.value) and "key: ***" in str(failed.value)
