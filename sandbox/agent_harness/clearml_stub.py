@@ -474,19 +474,7 @@ class ClearMLStandIn:
     # ------------------------------------------------------------------ queues
 
     def _api_queues_get_all(self, body: dict[str, Any]) -> dict[str, Any]:
-        queues = list(self._queues.values())
-        if body.get("id"):
-            ids = body["id"] if isinstance(body["id"], list) else [body["id"]]
-            queues = [q for q in queues if q["id"] in ids]
-        if body.get("name"):
-            pattern = re.compile(str(body["name"]), re.IGNORECASE)
-            queues = [q for q in queues if pattern.search(q["name"])]
-        fields = body.get("only_fields")
-        return {
-            "queues": [
-                {k: copy.deepcopy(v) for k, v in q.items() if not fields or k in fields or k == "id"} for q in queues
-            ]
-        }
+        return {"queues": _get_all(list(self._queues.values()), body)}
 
     def _api_queues_get_by_id(self, body: dict[str, Any]) -> dict[str, Any]:
         return {"queue": copy.deepcopy(self._queue(body.get("queue")))}
@@ -529,19 +517,7 @@ class ClearMLStandIn:
     # ------------------------------------------------------------------ projects (what Task.create needs)
 
     def _api_projects_get_all(self, body: dict[str, Any]) -> dict[str, Any]:
-        projects = list(self._projects.values())
-        if body.get("id"):
-            ids = body["id"] if isinstance(body["id"], list) else [body["id"]]
-            projects = [p for p in projects if p["id"] in ids]
-        if body.get("name"):
-            pattern = re.compile(str(body["name"]), re.IGNORECASE)
-            projects = [p for p in projects if pattern.search(p["name"])]
-        fields = body.get("only_fields")
-        return {
-            "projects": [
-                {k: copy.deepcopy(v) for k, v in p.items() if not fields or k in fields or k == "id"} for p in projects
-            ]
-        }
+        return {"projects": _get_all(list(self._projects.values()), body)}
 
     def _api_projects_create(self, body: dict[str, Any]) -> dict[str, Any]:
         name = str(body.get("name") or "")
@@ -659,3 +635,16 @@ class ClearMLStandIn:
         for p in body.get("hyperparams") or []:
             task["hyperparams"].setdefault(p.get("section"), {})[p.get("name")] = dict(p)
         return {"updated": 1}
+
+
+def _get_all(objects: list[dict[str, Any]], body: dict[str, Any]) -> list[dict[str, Any]]:
+    """`*.get_all` as the server answers it: by id(s), by a name pattern (a regular expression, any case),
+    with only the fields asked for (and the id)."""
+    if body.get("id"):
+        ids = body["id"] if isinstance(body["id"], list) else [body["id"]]
+        objects = [o for o in objects if o["id"] in ids]
+    if body.get("name"):
+        pattern = re.compile(str(body["name"]), re.IGNORECASE)
+        objects = [o for o in objects if pattern.search(o["name"])]
+    fields = body.get("only_fields")
+    return [{k: copy.deepcopy(v) for k, v in o.items() if not fields or k in fields or k == "id"} for o in objects]
