@@ -27,6 +27,7 @@ import pytest
 from sandbox.agent_harness import task_pod_name
 from sandbox.kai import Kai
 from sandbox.names import names
+from sandbox.paths import cli
 from tests.conftest import ROOT, tool
 
 from .conftest import Kube, clearml_for, get_pod, install_clearml, run_agent, unique
@@ -70,7 +71,7 @@ def spawn(
     env["POD_NAME"] = name
     log = workdir / f"{name}.log"
     proc = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "clearml-runai-gen"), *args, "--kubeconfig", kubeconfig],
+        [cli(), *args, "--kubeconfig", kubeconfig],
         env={"PATH": os.environ["PATH"], "CLEARML_RUNAI_HELM": tool("helm"), **env},
         stdout=log.open("a"),
         stderr=subprocess.STDOUT,

@@ -6,15 +6,15 @@ import fcntl
 import os
 import pty
 import subprocess
-import sys
 import termios
 from pathlib import Path
 
 import pytest
 
 from sandbox.fixtures.installs import as_served, dump, flavour_b
+from sandbox.paths import cli
 
-CLI = str(Path(sys.executable).parent / "clearml-runai-gen")
+CLI = cli()
 SECRET_KEY = "SK-on-a-terminal-7c1e9a"
 
 

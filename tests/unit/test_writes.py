@@ -7,7 +7,6 @@ import os
 import socket
 import stat
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from sandbox.fixtures.installs import as_served, dump, flavour_b
+from sandbox.paths import cli
 from tests.conftest import gen
 
-CLI = str(Path(sys.executable).parent / "clearml-runai-gen")
+CLI = cli()
 
 
 @pytest.fixture
