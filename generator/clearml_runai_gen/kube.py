@@ -105,6 +105,7 @@ def api_request(
     body: Any = None,
     content_type: str = "application/json",
     missing_ok: bool = False,
+    accept: str = "application/json",
 ) -> Any:
     """One request through the client's ApiClient (its auth, TLS and proxy settings); the parsed JSON answer
     (`{}` for an empty one). With `missing_ok`, None when the object is not there (404).
@@ -115,7 +116,7 @@ def api_request(
     from urllib3.exceptions import HTTPError
 
     timeouts = request_timeouts()
-    headers = {"Accept": "application/json"}
+    headers = {"Accept": accept}
     if body is not None:
         headers["Content-Type"] = content_type
     try:

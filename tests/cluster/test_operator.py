@@ -447,9 +447,14 @@ def test_idle_operator_writes_nothing(kube: Kube, operator: Operator) -> None:
     agents = {
         p: operator.agent(ns, p)["metadata"]["resourceVersion"] for ns, p in zip(namespaces, projects, strict=True)
     }
-    reconciles = sum(v for k, v in operator.metrics().items() if k.startswith("clearml_runai_reconciles_total"))
+    steady = operator.metrics()
+    reconciles = sum(v for k, v in steady.items() if k.startswith("clearml_runai_reconciles_total"))
     time.sleep(4 * RESYNC)
     after = operator.metrics()
+    # reads are the informers' watches: a resync's reconciles send the API server no GET or LIST
+    assert after["clearml_runai_api_reads_total"] == steady["clearml_runai_api_reads_total"]
+    lists = {k: v for k, v in after.items() if k.startswith("clearml_runai_informer_lists_total")}
+    assert len(lists) >= 8 and lists == {k: steady[k] for k in lists}
     assert sum(v for k, v in after.items() if k.startswith("clearml_runai_reconciles_total")) > reconciles, (
         "no resync ran"
     )

@@ -254,6 +254,9 @@ def test_metrics_exposition() -> None:
     assert "clearml_runai_reconcile_seconds_sum 2.000000" in text
     assert 'clearml_runai_agents{ready="false"} 1' in text
     assert "clearml_runai_api_writes_total 7" in text
+    text = exposition({}, [], {}, 0, reads=5, lists={"Secret:owner=helm": 2})
+    assert "clearml_runai_api_reads_total 5" in text
+    assert 'clearml_runai_informer_lists_total{informer="Secret:owner=helm"} 2' in text
 
 
 # --------------------------------------------------------------------------- one reconcile, in memory
@@ -274,6 +277,9 @@ class MemoryKube:
     def get(self, kind: str, ns: str, name: str) -> dict[str, Any] | None:
         found = self.objects.get((kind, ns, name))
         return copy.deepcopy(found) if found else None
+
+    def get_owned(self, kind: str, ns: str, name: str) -> dict[str, Any] | None:
+        return self.get(kind, ns, name)
 
     def list(self, kind: str, ns: str, selector: str = "") -> list[dict[str, Any]]:
         pairs = [s.split("=", 1) for s in selector.split(",") if s]

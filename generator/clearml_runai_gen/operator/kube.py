@@ -12,6 +12,7 @@ from typing import Any
 from ..errors import ClusterError
 from ..kube import api_request
 from ..models import Obj
+from .informer import Informer, parse_selector
 from .spec import GROUP, MANAGER, PLURAL, VERSION
 
 # every kind the agent chart renders (all namespaced), and the operator's own
@@ -48,6 +49,10 @@ class Kube:
     def get(self, kind: str, namespace: str, name: str) -> Obj | None:
         return self.request("GET", f"{PATHS[kind].format(ns=namespace)}/{name}", what=f"get {kind} {namespace}/{name}")  # type: ignore[no-any-return]
 
+    def get_owned(self, kind: str, namespace: str, name: str) -> Obj | None:
+        """An object the chart renders for an agent (a cache may answer it without a request)."""
+        return self.get(kind, namespace, name)
+
     def list(self, kind: str, namespace: str, selector: str = "") -> list[Obj]:
         query = {"labelSelector": selector} if selector else None
         data = self.request("GET", PATHS[kind].format(ns=namespace), what=f"list {kind} in {namespace}", query=query)
@@ -80,9 +85,9 @@ class Kube:
     def create(self, kind: str, namespace: str, obj: Obj) -> Obj | None:
         return self.request("POST", PATHS[kind].format(ns=namespace), what=f"create {kind} in {namespace}", body=obj)  # type: ignore[no-any-return]
 
-    def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+    def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> Obj | None:
         path = f"{PATHS['ClearMLAgent'].format(ns=namespace)}/{name}/status"
-        self.request(
+        return self.request(  # type: ignore[no-any-return]
             "PATCH",
             path,
             what=f"update the status of ClearMLAgent {namespace}/{name}",
@@ -116,3 +121,83 @@ class Kube:
             self.create("Event", meta["namespace"], body)
         except ClusterError as exc:  # an Event is a courtesy: a namespace being deleted refuses it, and that is fine
             log.debug("no Event on ClearMLAgent %s/%s: %s", meta["namespace"], meta["name"], exc)
+
+
+def cluster_path(kind: str) -> str:
+    """The path that lists `kind` in every namespace."""
+    return PATHS[kind].replace("/namespaces/{ns}", "")
+
+
+class CachedKube(Kube):
+    """Kube whose reads come from informers where one holds the kind and its selector covers the read.
+
+    `get_owned` answers from the informer of the objects the operator marks as its own: absent there is
+    absent (no request; an unmarked one of that name is taken over by the apply all the same). Any other
+    read no synced informer covers goes to the API server. A write's answer goes into the informer that
+    holds its kind, so the next read sees it.
+    """
+
+    def __init__(self, api: Any, informers: list[Informer]) -> None:
+        super().__init__(api)
+        self.informers = informers
+        self.reads = 0  # reads that went to the API server (metrics)
+
+    def request(self, method: str, path: str, **options: Any) -> Any:
+        if method == "GET":
+            self.reads += 1
+        return super().request(method, path, **options)
+
+    def _informer(self, kind: str, terms: list[tuple[str, str, str]] | None, full: bool = True) -> Informer | None:
+        """A synced informer of `kind` whose selector is part of `terms` (and that keeps whole objects if `full`)."""
+        if terms is None:
+            return None
+        for informer in self.informers:
+            if informer.kind != kind or not informer.synced.is_set() or (full and informer.metadata_only):
+                continue
+            if set(informer.terms) <= set(terms):
+                return informer
+        return None
+
+    def get(self, kind: str, namespace: str, name: str) -> Obj | None:
+        informer = self._informer(kind, [])
+        if informer is not None:  # it holds every object of the kind: absent is absent
+            return informer.get(namespace, name)
+        return super().get(kind, namespace, name)
+
+    def get_owned(self, kind: str, namespace: str, name: str) -> Obj | None:
+        informer = self._informer(kind, parse_selector(f"app.kubernetes.io/managed-by={MANAGER}"))
+        if informer is None:
+            return super().get(kind, namespace, name)
+        return informer.get(namespace, name)
+
+    def list(self, kind: str, namespace: str, selector: str = "") -> list[Obj]:
+        terms = parse_selector(selector)
+        informer = self._informer(kind, terms, full=False)
+        if informer is None:
+            return super().list(kind, namespace, selector)
+        return informer.in_namespace(namespace, terms or [])
+
+    def _put(self, obj: Obj | None) -> None:
+        for informer in self.informers:
+            if obj and informer.kind == obj.get("kind") and not informer.metadata_only:
+                informer.put(obj)
+
+    def apply(self, obj: Obj) -> Obj:
+        live = super().apply(obj)
+        if isinstance(live, dict):
+            live.setdefault("kind", obj["kind"])
+            self._put(live)
+        return live
+
+    def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> Obj | None:
+        live = super().patch_status(namespace, name, status)
+        if isinstance(live, dict):
+            live.setdefault("kind", "ClearMLAgent")
+            self._put(live)
+        return live
+
+    def delete(self, kind: str, namespace: str, name: str) -> None:
+        super().delete(kind, namespace, name)
+        for informer in self.informers:
+            if informer.kind == kind:
+                informer.drop(namespace, name)

@@ -8,7 +8,13 @@ from typing import Any
 
 
 def exposition(
-    results: dict[str, int], durations: list[float], ready: dict[Any, bool], writes: int, leading: bool = True
+    results: dict[str, int],
+    durations: list[float],
+    ready: dict[Any, bool],
+    writes: int,
+    leading: bool = True,
+    reads: int = 0,
+    lists: dict[str, int] | None = None,
 ) -> str:
     """The metrics as Prometheus reads them (pure)."""
     lines = [
@@ -28,6 +34,12 @@ def exposition(
         "# HELP clearml_runai_api_writes_total Writes the operator made to the API server.",
         "# TYPE clearml_runai_api_writes_total counter",
         f"clearml_runai_api_writes_total {writes}",
+        "# HELP clearml_runai_api_reads_total Reads the operator sent to the API server apart from its informers.",
+        "# TYPE clearml_runai_api_reads_total counter",
+        f"clearml_runai_api_reads_total {reads}",
+        "# HELP clearml_runai_informer_lists_total LIST requests of the informers (again after a broken watch).",
+        "# TYPE clearml_runai_informer_lists_total counter",
+        *(f'clearml_runai_informer_lists_total{{informer="{k}"}} {n}' for k, n in sorted((lists or {}).items())),
         "# HELP clearml_runai_leader 1 while this replica holds the Lease and acts, 0 while it stands by.",
         "# TYPE clearml_runai_leader gauge",
         f"clearml_runai_leader {int(leading)}",
@@ -43,7 +55,13 @@ def serve_metrics(address: tuple[str, int], operator: Any) -> ThreadingHTTPServe
                 return
             r = operator.reconciler
             body = exposition(
-                dict(r.results), list(r.durations), dict(r.ready), operator.kube.writes, operator.leading.is_set()
+                dict(r.results),
+                list(r.durations),
+                dict(r.ready),
+                operator.kube.writes,
+                operator.leading.is_set(),
+                getattr(operator.kube, "reads", 0),
+                {f"{i.kind}:{i.selector or 'all'}": i.lists for i in getattr(operator, "informers", [])},
             ).encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/plain; version=0.0.4")

@@ -171,7 +171,7 @@ class Reconciler:
         live_deploy = None
         for obj in desired:
             kind, obj_name = key(obj)
-            live = self.kube.get(kind, ns, obj_name)
+            live = self.kube.get_owned(kind, ns, obj_name)
             if needs_apply(live, obj):
                 live = self.kube.apply(obj)
                 outcome.applied.append(f"{kind}/{obj_name}")

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import GenError, UsageError
+from ..taskpods import TASK_POD_SELECTOR
 from .auto import agent_for, made_by_operator, namespace_action
-from .kube import Kube
+from .informer import Informer
+from .kube import CHART_KINDS, CachedKube, Kube, cluster_path
 from .lease import Elector
 from .metrics import serve_metrics
 from .reconcile import Reconciler
@@ -25,18 +27,9 @@ from .workqueue import WorkQueue
 
 log = logging.getLogger("clearml-runai-operator")
 
-# the kinds the agent chart renders, watched for drift by the label the operator puts on them
-OWNED = (
-    ("", "v1", "serviceaccounts"),
-    ("", "v1", "secrets"),
-    ("", "v1", "configmaps"),
-    ("rbac.authorization.k8s.io", "v1", "roles"),
-    ("rbac.authorization.k8s.io", "v1", "rolebindings"),
-    ("apps", "v1", "deployments"),
-    ("networking.k8s.io", "v1", "networkpolicies"),
-)
 MANAGED_SELECTOR = f"app.kubernetes.io/managed-by={MANAGER}"
 RETRY_SECONDS = 5.0  # after a failed write or read of the API: level-triggered, so a retry is safe
+SYNC_SECONDS = 60.0  # workers wait this long at most for the informers' first LIST before they start
 
 
 @dataclass(frozen=True)
@@ -98,7 +91,8 @@ class Operator:
     def __init__(self, config: OperatorConfig, api: Any) -> None:
         self.config = config
         self.api = api
-        self.kube = Kube(api)
+        self.informers = self._informers(api)
+        self.kube = CachedKube(api, self.informers)
         self.reconciler = Reconciler(self.kube, config.clearml_namespace)
         self.queue = WorkQueue()
         self.stopping = threading.Event()
@@ -111,6 +105,38 @@ class Operator:
         self.leading = self.elector.leading if self.elector else threading.Event()
         if self.elector is None:
             self.leading.set()
+
+    def _informers(self, api: Any) -> list[Informer]:
+        """ClearMLAgents; the agents' objects, by the operator's mark (drift); helm's release Secrets, their
+        metadata only (a release installed by hand); task pods (the status). One LIST each, then watches."""
+        return [
+            Informer(api, "ClearMLAgent", f"/apis/{GROUP}/{VERSION}/{PLURAL}", on_event=self._agent_event),
+            *(Informer(api, k, cluster_path(k), MANAGED_SELECTOR, self._owned_event) for k in CHART_KINDS),
+            Informer(api, "Secret", cluster_path("Secret"), "owner=helm", self._helm_event, metadata_only=True),
+            Informer(api, "Pod", cluster_path("Pod"), TASK_POD_SELECTOR),
+        ]
+
+    def _agent_event(self, type_: str, body: dict[str, Any]) -> None:
+        meta = body.get("metadata") or {}
+        key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        if type_ == "DELETED":
+            self.reconciler.forget(*key)
+        else:
+            self.queue.add(key)
+
+    def _owned_event(self, _type: str, body: dict[str, Any]) -> None:
+        """Drift, or the agent Deployment became available: its ClearMLAgent again."""
+        meta = body.get("metadata") or {}
+        for ref in meta.get("ownerReferences") or []:
+            if ref.get("kind") == "ClearMLAgent" and str(ref.get("apiVersion", "")).startswith(GROUP + "/"):
+                self.queue.add((str(meta.get("namespace") or ""), str(ref["name"])))
+
+    def _helm_event(self, _type: str, body: dict[str, Any]) -> None:
+        """A helm release came or went in a namespace: its ClearMLAgents again (leave it alone, or take over)."""
+        ns = str((body.get("metadata") or {}).get("namespace") or "")
+        for namespace, name in self.informers[0].names():
+            if namespace == ns:
+                self.queue.add((namespace, name))
 
     def _lose(self) -> None:
         """Lost the Lease: stop as on SIGTERM (kopf's own shutdown; a stop flag would leave a thread blocked)."""
@@ -127,6 +153,8 @@ class Operator:
     def start(self) -> None:
         if self.elector is not None:
             self.elector.start()
+        for informer in self.informers:
+            self._thread(lambda i=informer: i.run(self.stopping), f"informer-{informer.kind}-{informer.selector}")
         for i in range(self.config.workers):
             self._thread(self._work, f"reconcile-{i}")
         self._thread(self._resync, "resync")
@@ -147,7 +175,13 @@ class Operator:
         t.start()
         self.threads.append(t)
 
+    def synced(self) -> bool:
+        return all(i.synced.is_set() for i in self.informers)
+
     def _work(self) -> None:
+        deadline = time.monotonic() + SYNC_SECONDS  # reads before the first LIST would go to the API server
+        while not self.synced() and time.monotonic() < deadline and not self.stopping.wait(0.05):
+            pass
         while self._wait_leading() and (item := self.queue.get()) is not None:
             namespace, name = str(item[0]), str(item[1])  # type: ignore[index]
             try:
@@ -181,15 +215,10 @@ class Operator:
         while not self.stopping.wait(self.config.resync_seconds):
             if not self.leading.is_set():
                 continue
-            try:
-                data = self.kube.request("GET", f"/apis/{GROUP}/{VERSION}/{PLURAL}", what="list ClearMLAgents")
-            except GenError as exc:
-                log.warning("resync: %s", exc)
-                continue
             for ns in self.reconciler.source_namespaces():
                 self.reconciler.invalidate(ns)
-            for item in (data or {}).get("items") or []:
-                self.queue.add((item["metadata"]["namespace"], item["metadata"]["name"]))
+            for key in self.informers[0].names():  # the ClearMLAgents as the watch has them
+                self.queue.add(key)
 
     def clearml_changed(self, namespace: str) -> None:
         for agent in self.reconciler.invalidate(namespace):
@@ -290,8 +319,6 @@ def operate(config: OperatorConfig) -> None:
         settings.scanning.disabled = True  # no watch of CRDs and namespaces for kopf's own discovery: less RBAC
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
-        for group, version, plural in OWNED:
-            settings.watching.label_selectors[group, version, plural] = MANAGED_SELECTOR
         settings.watching.label_selectors["", "v1", "namespaces"] = PROJECT_LABEL
         operator.start()
 
@@ -302,23 +329,6 @@ def operate(config: OperatorConfig) -> None:
     @kopf.on.login(registry=registry)
     def _login(**_: Any) -> Any:
         return connection_info(api)
-
-    @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
-    def _agent(type: str | None, namespace: str | None, name: str, **_: Any) -> None:  # noqa: A002 (kopf's name)
-        if type == "DELETED":
-            operator.reconciler.forget(namespace or "", name)
-        else:
-            operator.queue.add((namespace or "", name))
-
-    def _owned(body: Any, namespace: str | None, **_: Any) -> None:
-        for ref in body.get("metadata", {}).get("ownerReferences") or []:
-            if ref.get("kind") == "ClearMLAgent" and str(ref.get("apiVersion", "")).startswith(GROUP + "/"):
-                operator.queue.add((namespace or "", ref["name"]))  # drift, or the Deployment became available
-
-    for group, version, plural in OWNED:
-        kopf.on.event(group, version, plural, registry=registry, labels={"app.kubernetes.io/managed-by": MANAGER})(
-            _owned
-        )
 
     if config.all_projects:
 
