@@ -81,7 +81,7 @@ bench: tools
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install -q --upgrade pip
 	$(BENCH_VENV)/bin/python -m pip install -q --upgrade --force-reinstall --no-deps .
-	$(BENCH_VENV)/bin/python -m pip install -q .
+	$(BENCH_VENV)/bin/python -m pip install -q ".[operator]"
 	$(BENCH_VENV)/bin/python benchmarks/run.py
 
 # the chart archive, for `helm push dist/clearml-runai-agent-<version>.tgz oci://REGISTRY/PATH`; its version

@@ -87,6 +87,16 @@ class Cluster:
                 out[(labels["verb"], labels["resource"], labels.get("scope", ""))] += int(float(line.split()[-1]))
         return out
 
+    def write_requests(self) -> int:
+        """Writes the API server answered (apiserver_request_total, every verb that changes something)."""
+        total = 0
+        for line in self.kubectl("get", "--raw", "/metrics").decode().splitlines():
+            if line.startswith("apiserver_request_total{"):
+                verb = dict(re.findall(r'(\w+)="([^"]*)"', line[: line.rindex("}")])).get("verb")
+                if verb in ("POST", "PUT", "PATCH", "APPLY", "DELETE", "DELETECOLLECTION"):
+                    total += int(float(line.split()[-1]))
+        return total
+
     def foreign_namespaces(self) -> list[str]:
         """Namespaces neither the control plane nor this run made: someone else uses it."""
         try:

@@ -19,7 +19,7 @@ from .doc import markdown
 from .inputs import make_fixture, real_dumps
 from .machine import describe_machine
 from .report import Report
-from .sections import Context, helm, history, live, offline, profile, scale, startup
+from .sections import Context, helm, history, live, offline, operator, profile, scale, startup
 from .timing import BenchError, log
 
 USAGE = """Benchmarks of clearml-runai-gen against the seed procedure it replaces (`make bench`).
@@ -33,11 +33,13 @@ Sections (each figure is the median of repeated runs after a warm-up; the cases 
   4  start-up: --help wall time; what --help, the offline and the live render import
   5  helm template of the chart with rendered values, helm v4 and v3
   6  a long helm history: memory of a live render with 10 and 500 release revisions in the namespace
+  7  the operator: cold start with 1, 50, 200 projects against render + helm upgrade --install per project;
+     idle writes, a rotation with 200 projects, a new project's latency (p50, p95), peak memory with 500
 
 The live sections use ci/cluster.sh: a control plane that already runs is used and left running; otherwise
 it is started and stopped again at the end. BENCH_ARGS holds extra arguments (BENCH_ARGS=--write-docs make bench).
 """
-LIVE = {"1", "2", "3", "4", "6"}  # sections that use the control plane (1 and 4: the real dumps)
+LIVE = {"1", "2", "3", "4", "6", "7"}  # sections that use the control plane (1 and 4: the real dumps)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -46,7 +48,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument(
         "--offline", action="store_true", help="no control plane: the dumps of an earlier run, no live cases"
     )
-    ap.add_argument("--sections", default="1,2,3,4,5,6", help="comma list of sections to run [default: all]")
+    ap.add_argument("--sections", default="1,2,3,4,5,6,7", help="comma list of sections to run [default: all]")
     ap.add_argument("--quick", action="store_true", help="3 repeats everywhere (a smoke run; figures are rough)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     return ap.parse_args(argv)
@@ -109,9 +111,18 @@ def main(argv: list[str] | None = None) -> int:
             log(f"no real installs: {exc}")
             report.errors.append(f"real installs: {exc}")
         ctx = Context(report, make_fixture(work), dumps, cluster, 3 if args.quick else REPEATS, args.quick, work)
-        order = [("1", offline), ("1", profile), ("5", helm), ("4", startup), ("2", live), ("3", scale), ("6", history)]
+        order = [
+            ("1", offline),
+            ("1", profile),
+            ("5", helm),
+            ("4", startup),
+            ("2", live),
+            ("3", scale),
+            ("6", history),
+            ("7", operator),
+        ]
         for number, module in order:
-            if number in sections and (cluster is not None or number not in {"2", "6"}):
+            if number in sections and (cluster is not None or number not in {"2", "6", "7"}):
                 attempt(f"section {number} ({module.__name__.rsplit('.', 1)[-1]})", lambda m=module: m.run_section(ctx))
     except KeyboardInterrupt:
         log("interrupted; cleaning up")

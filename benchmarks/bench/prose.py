@@ -207,3 +207,39 @@ def dominance(report: Report) -> list[str]:
             "client and its auth plugins, would go."
         )
     return out + report.findings
+
+
+def operator_text(report: Report) -> str:
+    """Section 7 in sentences: cold start against the README's way, idle, memory."""
+    op = report.operator
+    lines = []
+    for key, entry in op.items():
+        if not key.startswith("cold "):
+            continue
+        n = key.removeprefix("cold ")
+        m = entry.get("metrics") or {}
+        reconciles = sum(v for k, v in m.items() if k.startswith("clearml_runai_reconciles_total"))
+        lines.append(
+            f"- {n} projects: operator {fmt_s(entry['ours'])}, the README's way {fmt_s(entry['readme'])} "
+            f"({entry['readme'] / entry['ours']:.1f}× as long); the operator's last run made "
+            f"{m.get('clearml_runai_api_writes_total', 0):.0f} writes and "
+            f"{m.get('clearml_runai_api_reads_total', 0):.0f} reads besides its informers' "
+            f"{sum(v for k, v in m.items() if k.startswith('clearml_runai_informer_lists_total')):.0f} LISTs, "
+            f"in {reconciles:.0f} reconciles."
+        )
+    idle = op.get("idle")
+    if idle:
+        lines.append(
+            f"- Idle {idle['seconds']} s with the agents Ready: {idle['writes']:.0f} writes and {idle['reads']:.0f} "
+            f"reads by the operator besides its watches; the API server answered {idle['server']} writes in that "
+            "time from all its clients (the control plane's own controllers, KAI, kwok)."
+        )
+    mem = op.get("memory")
+    if mem:
+        steady = op.get("steady rss")
+        lines.append(
+            f"- {mem['projects']} projects: every agent's objects applied {fmt_s(mem['applied'])} after start; "
+            f"peak resident memory {mem['rss'] / 2**20:.1f} MiB"
+            + (f" (with 200 projects and 5 rotations: {steady / 2**20:.1f} MiB)." if steady else ".")
+        )
+    return "\n".join(lines)

@@ -16,6 +16,7 @@ SECTIONS = {
     "4": "4 start-up",
     "5": "5 helm template",
     "6": "6 long helm history",
+    "7": "7 operator",
 }
 
 
@@ -50,6 +51,7 @@ class Report:
     profile: dict[str, Any] = field(default_factory=dict)
     live_profile: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
+    operator: dict[str, Any] = field(default_factory=dict)
     findings: list[str] = field(default_factory=list)  # what dominates, what stands in the way, from the figures
     notes: list[str] = field(default_factory=list)  # import checks
     errors: list[str] = field(default_factory=list)
