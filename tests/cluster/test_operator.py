@@ -30,7 +30,7 @@ from sandbox.names import names
 from sandbox.paths import cli
 from tests.conftest import ROOT, tool
 
-from .conftest import Kube, clearml_for, get_pod, install_clearml, run_agent, unique
+from .conftest import Kube, clearml_for, decode, get_pod, install_clearml, run_agent, unique
 
 OPERATOR_CHART = ROOT / "charts" / "clearml-runai-operator"
 CRD = OPERATOR_CHART / "crds" / "clearmlagents.clearml-runai.io.yaml"
@@ -460,7 +460,24 @@ def test_idle_operator_writes_nothing(kube: Kube, operator: Operator) -> None:
     } == agents
 
 
-def test_rotation_rolls_every_agent(kube: Kube, operator: Operator) -> None:
+def source_key_refs(kube: Kube, namespace: str) -> dict[str, dict[str, str]]:
+    """Where the source agent reads its key pair: env name -> its secretKeyRef."""
+    refs = {}
+    for deploy in kube.get("deployment", namespace)["items"]:
+        for container in deploy["spec"]["template"]["spec"]["containers"]:
+            for env in container.get("env") or []:
+                if env["name"] in KEY_ENV and "secretKeyRef" in (env.get("valueFrom") or {}):
+                    refs[env["name"]] = env["valueFrom"]["secretKeyRef"]
+    assert set(refs) == set(KEY_ENV), f"the source agent reads {sorted(refs)} from a Secret, not both keys"
+    return refs
+
+
+KEY_ENV = ("CLEARML_API_ACCESS_KEY", "CLEARML_API_SECRET_KEY")
+
+
+def test_rotation_rolls_every_agent(kube: Kube, operator: Operator, tmp_path: Path) -> None:
+    """Scenario 2: the source's key pair rotated -> every agent rolls with it, and the real agent daemon started
+    from the rolled objects logs in to ClearML with the new pair (the stand-in, rotated too, refuses the old)."""
     projects = [unique("p"), unique("p")]
     namespaces = [project_namespace(kube, p) for p in projects]
     for ns, p in zip(namespaces, projects, strict=True):
@@ -471,20 +488,29 @@ def test_rotation_rolls_every_agent(kube: Kube, operator: Operator) -> None:
         return str(deploy["spec"]["template"]["metadata"]["annotations"]["checksum/secret"])
 
     before = {p: checksum(ns, p) for ns, p in zip(namespaces, projects, strict=True)}
-    ref = None
-    for deploy in kube.get("deployment", operator.clearml_ns)["items"]:
-        for container in deploy["spec"]["template"]["spec"]["containers"]:
-            for env in container.get("env") or []:
-                if env["name"] == "CLEARML_API_ACCESS_KEY" and "secretKeyRef" in (env.get("valueFrom") or {}):
-                    ref = env["valueFrom"]["secretKeyRef"]
-    assert ref is not None, "the source agent reads no access key from a Secret"
-    rotated = "AKROTATED2"
-    patch = json.dumps({"stringData": {ref["key"]: rotated}})
-    kube.kubectl("patch", "secret", ref["name"], "-n", operator.clearml_ns, "--type=merge", "-p", patch)
-    for ns, p in zip(namespaces, projects, strict=True):
-        wait_for(f"agent {p} rolled with the new key", lambda ns=ns, p=p: checksum(ns, p) != before[p], timeout=30)
-        secret = kube.get("secret", ns, f"clearml-runai-{p}")
-        assert rotated in {base64.b64decode(v).decode() for v in secret["data"].values()}
+    refs = source_key_refs(kube, operator.clearml_ns)
+    old = tuple(decode(kube.get("secret", operator.clearml_ns, refs[e]["name"]), refs[e]["key"]) for e in KEY_ENV)
+    new = ("AKROTATED2", "SK-rotated-2")
+    made = names(projects[0])
+    with clearml_for(*old, made.queue) as clearml:
+        with run_agent(kube, namespaces[0], made.release, clearml, tmp_path / "before"):
+            assert clearml.workers() == {made.release: [made.queue]}
+        assert clearml.workers() == {}, "the agent did not unregister on SIGTERM"
+        assert {k for k, _ in clearml.logins()} == {old[0]}
+        clearml.rotate(*new)  # the admin's new key pair, which the old one no longer opens
+        for env, value in zip(KEY_ENV, new, strict=True):
+            patch = json.dumps({"stringData": {refs[env]["key"]: value}})
+            kube.kubectl("patch", "secret", refs[env]["name"], "-n", operator.clearml_ns, "--type=merge", "-p", patch)
+        for ns, p in zip(namespaces, projects, strict=True):
+            wait_for(f"agent {p} rolled with the new key", lambda ns=ns, p=p: checksum(ns, p) != before[p], timeout=30)
+            secret = kube.get("secret", ns, f"clearml-runai-{p}")
+            assert set(new) <= {base64.b64decode(v).decode() for v in secret["data"].values()}
+        seen = len(clearml.logins())
+        # the rolled agent: a new pod of the Deployment, started from what the operator applied now
+        with run_agent(kube, namespaces[0], made.release, clearml, tmp_path / "after"):
+            assert clearml.workers() == {made.release: [made.queue]}
+        logins = clearml.logins()[seen:]
+    assert logins and all(login == (new[0], 200) for login in logins), logins
     events = kube.kubectl(
         "get", "events", "-n", namespaces[0], "--field-selector", "reason=RotationSeen", "-o", "name"
     ).stdout
