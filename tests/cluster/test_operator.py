@@ -119,7 +119,8 @@ def test_the_agent_the_operator_applied_takes_a_task_kai_binds_in_the_projects_q
         assert placed.bind_request["spec"]["selectedNode"] == placed.node
     ready = wait_for("Ready=True", lambda: (r := operator.ready(ns, project)).get("status") == "True" and r)
     assert ready["observed"] == ready["generation"]
-    # off again, so that this agent (reading an install the operator does not watch) leaves the idle test alone
+    # off again, so that this agent (and the install it reads, which the operator watches for it) leaves the idle
+    # test alone
     kube.kubectl("annotate", "namespace", ns, "clearml-runai.io/agent=off")
     wait_for("the ClearMLAgent turned off", lambda: operator.agent(ns, project) is None)
 
