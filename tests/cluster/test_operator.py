@@ -339,46 +339,6 @@ def test_rotation_rolls_every_agent(kube: Kube, operator: Operator, tmp_path: Pa
     assert events.strip(), "no RotationSeen Event on the ClearMLAgent"
 
 
-def test_source_agent_image_changed_re_renders_every_agent(kube: Kube, operator: Operator) -> None:
-    """What an upgrade of the ClearML chart does to the source agent (a new image), every agent follows."""
-    projects = [unique("p"), unique("p")]
-    namespaces = [project_namespace(kube, p) for p in projects]
-    for ns, p in zip(namespaces, projects, strict=True):
-        wait_for("Ready", lambda ns=ns, p=p: operator.ready(ns, p).get("status") == "True", timeout=90)
-    source = next(  # the agent: the Deployment that reads the access key
-        d
-        for d in kube.get("deployment", operator.clearml_ns)["items"]
-        if any(
-            e["name"] == "CLEARML_API_ACCESS_KEY"
-            for e in d["spec"]["template"]["spec"]["containers"][0].get("env") or []
-        )
-    )
-    container = source["spec"]["template"]["spec"]["containers"][0]
-    image = container["image"].rsplit(":", 1)[0] + ":1.24-99"
-    kube.kubectl(
-        "set",
-        "image",
-        f"deployment/{source['metadata']['name']}",
-        f"{container['name']}={image}",
-        "-n",
-        operator.clearml_ns,
-    )
-
-    def agent_image(ns: str, p: str) -> str:
-        return str(
-            kube.get("deployment", ns, f"clearml-runai-{p}")["spec"]["template"]["spec"]["containers"][0]["image"]
-        )
-
-    for ns, p in zip(namespaces, projects, strict=True):
-        wait_for(
-            f"agent {p} on the new image, and its status saying so",
-            lambda ns=ns, p=p: (
-                agent_image(ns, p) == image and operator.agent(ns, p)["status"].get("agentImage") == image
-            ),
-            timeout=30,
-        )
-
-
 def lease_holder(kube: Kube) -> str:
     proc = kube.kubectl("get", "lease", "clearml-runai-operator", "-n", SYSTEM_NS, "-o", "json", check=False)
     return str(json.loads(proc.stdout)["spec"].get("holderIdentity") or "") if proc.returncode == 0 else ""
