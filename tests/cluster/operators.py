@@ -30,6 +30,8 @@ from sandbox.cluster import Kube
 from sandbox.paths import cli
 from tests.conftest import ROOT, tool
 
+from .conftest import decode
+
 OPERATOR_CHART = ROOT / "charts" / "clearml-runai-operator"
 CRD = OPERATOR_CHART / "crds" / "clearmlagents.clearml-runai.io.yaml"
 SYSTEM_NS = "clearml-runai-system"
@@ -220,3 +222,35 @@ def source_key_refs(kube: Kube, namespace: str) -> dict[str, dict[str, str]]:
     assert set(refs) == set(KEY_ENV), f"the source agent reads {sorted(refs)} from a Secret, not both keys"
     return refs
 
+
+def source_keys(kube: Kube, namespace: str) -> tuple[str, str]:
+    """The key pair the source agent reads now."""
+    refs = source_key_refs(kube, namespace)
+    access, secret = (decode(kube.get("secret", namespace, refs[e]["name"]), refs[e]["key"]) for e in KEY_ENV)
+    return access, secret
+
+
+def rotate_source_keys(kube: Kube, namespace: str, new: tuple[str, str]) -> None:
+    """Rotate the source agent's key pair to `new` as an admin does: one write per Secret (both keys at once
+    when one Secret holds them, so that no agent rolls onto half a pair)."""
+    refs = source_key_refs(kube, namespace)
+    patches: dict[str, dict[str, str]] = {}
+    for env, value in zip(KEY_ENV, new, strict=True):
+        patches.setdefault(refs[env]["name"], {})[refs[env]["key"]] = value
+    for name, data in patches.items():
+        patch = json.dumps({"stringData": data})
+        kube.kubectl("patch", "secret", name, "-n", namespace, "--type=merge", "-p", patch)
+
+
+def checksum_of(kube: Kube, ns: str, project: str) -> str:
+    """The agent pod's checksum/secret: it changes when the agent's credentials do (the Deployment rolls)."""
+    deploy = kube.get("deployment", ns, f"clearml-runai-{project}")
+    return str(deploy["spec"]["template"]["metadata"]["annotations"]["checksum/secret"])
+
+
+def rolled_with(kube: Kube, ns: str, project: str, checksum_before: str, pair: tuple[str, str]) -> bool:
+    """Whether the agent of `project` rolled (its checksum/secret changed) and its Secret holds `pair`."""
+    if checksum_of(kube, ns, project) == checksum_before:
+        return False
+    secret = kube.get("secret", ns, f"clearml-runai-{project}")
+    return set(pair) <= {decode(secret, k) for k in secret["data"]}

@@ -6,7 +6,6 @@ apart, and an upgrade of the install with helm, are in test_operator_sources.py.
 
 from __future__ import annotations
 
-import base64
 import json
 import signal
 import time
@@ -20,17 +19,19 @@ from sandbox.kai import Kai
 from sandbox.names import names
 from tests.conftest import ROOT
 
-from .conftest import Kube, clearml_for, decode, get_pod, install_clearml, run_agent, unique
+from .conftest import Kube, clearml_for, get_pod, install_clearml, run_agent, unique
 from .operators import (
     CREATED_NAMESPACES,
-    KEY_ENV,
     SYSTEM_NS,
     Operator,
     agent_objects,
+    checksum_of,
     metrics_of,
     project_namespace,
+    rolled_with,
+    rotate_source_keys,
     running_operator,
-    source_key_refs,
+    source_keys,
     spawn,
     versions,
     wait_for,
@@ -305,14 +306,8 @@ def test_rotation_rolls_every_agent(kube: Kube, operator: Operator, tmp_path: Pa
     for ns, p in zip(namespaces, projects, strict=True):
         wait_for("Ready", lambda ns=ns, p=p: operator.ready(ns, p).get("status") == "True", timeout=90)
 
-    def checksum(ns: str, p: str) -> str:
-        deploy = kube.get("deployment", ns, f"clearml-runai-{p}")
-        return str(deploy["spec"]["template"]["metadata"]["annotations"]["checksum/secret"])
-
-    before = {p: checksum(ns, p) for ns, p in zip(namespaces, projects, strict=True)}
-    refs = source_key_refs(kube, operator.clearml_ns)
-    old = tuple(decode(kube.get("secret", operator.clearml_ns, refs[e]["name"]), refs[e]["key"]) for e in KEY_ENV)
-    new = ("AKROTATED2", "SK-rotated-2")
+    before = {p: checksum_of(kube, ns, p) for ns, p in zip(namespaces, projects, strict=True)}
+    old, new = source_keys(kube, operator.clearml_ns), ("AKROTATED2", "SK-rotated-2")
     made = names(projects[0])
     with clearml_for(*old, made.queue) as clearml:
         with run_agent(kube, namespaces[0], made.release, clearml, tmp_path / "before"):
@@ -320,13 +315,13 @@ def test_rotation_rolls_every_agent(kube: Kube, operator: Operator, tmp_path: Pa
         assert clearml.workers() == {}, "the agent did not unregister on SIGTERM"
         assert {k for k, _ in clearml.logins()} == {old[0]}
         clearml.rotate(*new)  # the admin's new key pair, which the old one no longer opens
-        for env, value in zip(KEY_ENV, new, strict=True):
-            patch = json.dumps({"stringData": {refs[env]["key"]: value}})
-            kube.kubectl("patch", "secret", refs[env]["name"], "-n", operator.clearml_ns, "--type=merge", "-p", patch)
+        rotate_source_keys(kube, operator.clearml_ns, new)
         for ns, p in zip(namespaces, projects, strict=True):
-            wait_for(f"agent {p} rolled with the new key", lambda ns=ns, p=p: checksum(ns, p) != before[p], timeout=30)
-            secret = kube.get("secret", ns, f"clearml-runai-{p}")
-            assert set(new) <= {base64.b64decode(v).decode() for v in secret["data"].values()}
+            wait_for(
+                f"agent {p} rolled with the new key pair",
+                lambda ns=ns, p=p: rolled_with(kube, ns, p, before[p], new),
+                timeout=30,
+            )
         seen = len(clearml.logins())
         # the rolled agent: a new pod of the Deployment, started from what the operator applied now
         with run_agent(kube, namespaces[0], made.release, clearml, tmp_path / "after"):
