@@ -3,6 +3,8 @@
 ``Kube`` is kubectl, helm (v4 and v3) and the CLI against one kubeconfig.
 ``install_clearml(kube, workdir, case_id, ...)`` installs a ClearML install with a real upstream chart
 (a case of sandbox/corpus, with the given key pair and queue) and returns its namespace and release;
+``upgrade_clearml(kube, workdir, namespace, release, case_id, ...)`` upgrades such an install with helm to
+the chart and values of another case (another chart version), with a key pair and queue, and values over them;
 ``install_project(kube, workdir, ...)`` adds a Run:ai project namespace and our release, rendered live
 from it, and returns a ``Project``; ``remove_project(project)`` takes both away again.
 ``clearml_for(access_key, secret_key, *queues)`` is a ClearML stand-in that knows that key pair and
@@ -26,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from .agent_harness import AgentDaemon, ClearMLStandIn, kubectl_as, sa_kubeconfig
-from .corpus.cases import credentials, find
-from .corpus.install import install
+from .corpus.cases import credentials, find, merge
+from .corpus.install import install, upgrade
 from .names import ProjectNames, unique
 from .paths import CHART, ROOT, cli, tool
 
@@ -97,6 +99,25 @@ def install_clearml(
     clearml_ns = unique("ml")
     install(kube, case, clearml_ns, workdir, credentials(case, access_key, secret_key, queue))
     return clearml_ns, case.release
+
+
+def upgrade_clearml(
+    kube: Kube,
+    workdir: Path,
+    namespace: str,
+    release: str,
+    case_id: str,
+    *,
+    access_key: str,
+    secret_key: str,
+    queue: str = "gpu",
+    values: dict[str, Any] | None = None,
+) -> None:
+    """`helm upgrade` of an install of `install_clearml` to the chart (version) and values of the corpus case
+    `case_id`, with this key pair and queue, then `values` over them."""
+    case = find(case_id)
+    overrides = merge(credentials(case, access_key, secret_key, queue), values or {})
+    upgrade(kube, case, namespace, release, workdir, overrides)
 
 
 @dataclass

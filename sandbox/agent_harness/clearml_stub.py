@@ -6,7 +6,9 @@ It answers as clearml-server does where the agent can tell:
   the one key pair the stand-in was made with (the agent's own, from the release's Secret); any other
   pair gets 401 with clearml-server's error shape (``result_subcode`` 22, "unauthorized (invalid
   credentials)"), no credentials 401/20, a bad token 401/30. Every other call needs the token (or the
-  key pair), as on the real server.
+  key pair), as on the real server. ``rotate(access_key, secret_key)`` is an admin revoking that pair
+  and making a new one: from then on only the new pair logs in (tokens issued before stay valid until
+  they expire; the stand-in revokes none).
 * **Queues and tasks.** Queues by name; ``queues.get_next_task`` pops the oldest entry; the task
   endpoints the agent calls change a task's status as the server would (``tasks.stop`` -> stopped,
   ``tasks.enqueue`` -> queued, ``tasks.failed``, ``tasks.started``, ``tasks.completed``,
@@ -25,8 +27,10 @@ own process reports from its pod: in_progress, completed, failed); ``workers()``
 those registered now), ``status_reports(worker)``, ``statuses(task_id)`` / ``history(task_id)`` (every
 status the task went through and who set it), ``task(task_id)``, ``queue_tasks(name)`` (what waits in
 a queue, e.g. the agent's pending queue ``k8s_scheduler``), ``log_lines(task_id)`` (what the agent
-logged to the task), ``calls`` (every call: endpoint and HTTP status; no credentials are kept) and
-``unknown_calls`` (endpoints the stand-in does not serve: a test asserts there are none).
+logged to the task), ``calls`` (every call: endpoint, HTTP status, and the access key of a call made with
+HTTP Basic credentials, such as ``auth.login``: an id, like a user name; no secret key or token is
+kept), ``logins()`` (the access key and status of each ``auth.login``) and ``unknown_calls``
+(endpoints the stand-in does not serve: a test asserts there are none).
 """
 
 from __future__ import annotations
@@ -76,10 +80,11 @@ class ApiError(Exception):
 
 @dataclass(frozen=True)
 class ApiCall:
-    """One call the agent (or anyone) made: no body and no credentials are kept."""
+    """One call the agent (or anyone) made: no body, no secret key and no token are kept."""
 
     endpoint: str
     status: int
+    access_key: str = ""  # of a call with HTTP Basic credentials (an id, as a user name is)
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,17 @@ class Worker:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
+
+
+def _basic_access_key(header: str) -> str:
+    """The access key of an HTTP Basic Authorization header ("" for any other, or a malformed one)."""
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return ""
+    try:
+        return base64.b64decode(value).decode("latin-1").partition(":")[0]
+    except ValueError:
+        return ""
 
 
 def _b64url(raw: bytes) -> str:
@@ -143,6 +159,11 @@ class ClearMLStandIn:
         with self._lock:
             self._remove_from_queues(task_id)
             self._set_status(self._task(task_id), "stopped", "aborted by user", by="user")
+
+    def rotate(self, access_key: str, secret_key: str) -> None:
+        """An admin revokes the key pair the stand-in knows and makes this one: only it logs in from now on."""
+        with self._lock:
+            self._credentials = (access_key, secret_key)
 
     def report_as_task(self, task_id: str, status: str) -> None:
         """What the task's own process (``clearml_agent execute`` in the task pod) reports: ``in_progress``
@@ -192,6 +213,11 @@ class ClearMLStandIn:
     def endpoints(self) -> list[str]:
         with self._lock:
             return [c.endpoint for c in self.calls]
+
+    def logins(self) -> list[tuple[str, int]]:
+        """Each ``auth.login`` so far: the access key it was made with, and the HTTP status it got."""
+        with self._lock:
+            return [(c.access_key, c.status) for c in self.calls if c.endpoint == "auth.login"]
 
     @property
     def key_pair(self) -> tuple[str, str]:
@@ -270,7 +296,7 @@ class ClearMLStandIn:
         except ApiError as err:
             status, payload = err.code, self._answer(endpoint, err.code, err.subcode, err.msg, {})
 
-        call = ApiCall(endpoint, status)
+        call = ApiCall(endpoint, status, _basic_access_key(req.headers.get("Authorization") or ""))
         with self._lock:
             self.calls.append(call)
             if handler is None:
@@ -319,9 +345,11 @@ class ClearMLStandIn:
                 key, _, secret = base64.b64decode(value).decode("latin-1").partition(":")
             except ValueError:
                 raise ApiError(401, 21, "unauthorized (malformed credentials)") from None
+            with self._lock:
+                known = self._credentials
             if not (
-                hmac.compare_digest(key.encode(), self._credentials[0].encode())
-                and hmac.compare_digest(secret.encode(), self._credentials[1].encode())
+                hmac.compare_digest(key.encode(), known[0].encode())
+                and hmac.compare_digest(secret.encode(), known[1].encode())
             ):
                 raise ApiError(401, *INVALID_CREDENTIALS)
         elif scheme.lower() == "bearer":

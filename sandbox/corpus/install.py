@@ -8,6 +8,7 @@ are installed from an unpacked copy whose Chart.yaml drops the cap; and `--no-ho
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import tarfile
@@ -70,6 +71,19 @@ def install(kube: Runner, case: Case, namespace: str, workdir: Path, overrides: 
         "--no-hooks",
         "--wait=false",
     )
+
+
+def upgrade(
+    kube: Runner, case: Case, namespace: str, release: str, workdir: Path, overrides: dict[str, Any] | None = None
+) -> None:
+    """`helm upgrade` of `release` in `namespace` to the chart and values of `case` (then `overrides`), as
+    `install` installs: helm v4, the kubeVersion cap lifted, `--no-hooks`. An upgrade of the ClearML chart
+    to another version, or the same one with other values."""
+    case = dataclasses.replace(case, release=release)  # the names in its values are the installed release's
+    values = workdir / f"{case.id}.upgrade-values.json"
+    values.write_text(json.dumps(merge(case.values(namespace), overrides or {})))
+    chart = str(unpack(case, workdir))
+    kube.helm("v4", "upgrade", release, chart, "-n", namespace, "-f", str(values), "--no-hooks", "--wait=false")
 
 
 def dump(kube: Runner, namespace: str, output: str = "yaml") -> str:

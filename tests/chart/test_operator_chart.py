@@ -68,6 +68,15 @@ def test_cluster_role_has_no_wildcard_and_every_rule_its_reason(helm: Helm) -> N
     assert not {"update", "patch"} & set(crd_rule["verbs"])
 
 
+def test_cluster_role_watches_every_clearml_install_a_spec_may_name(helm: Helm) -> None:
+    """spec.clearmlNamespace may name any namespace: the operator lists and watches there what it watches in
+    its own (run.py `_watch_clearml`), so the Role of the own namespace cannot be what allows it."""
+    rules = one(render(helm), "ClusterRole")["rules"]
+    for group, resource in (("apps", "deployments"), ("", "configmaps"), ("", "secrets"), ("", "services")):
+        verbs = {v for r in rules if group in r["apiGroups"] and resource in r["resources"] for v in r["verbs"]}
+        assert {"get", "list", "watch"} <= verbs, (resource, verbs)
+
+
 def test_job_rights_only_when_asked(helm: Helm) -> None:
     def batch(docs: list[dict[str, Any]]) -> list[Any]:
         return [r for r in one(docs, "ClusterRole")["rules"] if r["apiGroups"] == ["batch"]]

@@ -32,6 +32,7 @@ from sandbox.cluster import (
     remove_project,
     run_agent,
     set_pod_phase,
+    upgrade_clearml,
 )
 from sandbox.kai import Kai, kai_on
 from sandbox.names import unique
@@ -98,4 +99,5 @@ __all__ = [
     "run_agent",
     "set_pod_phase",
     "unique",
+    "upgrade_clearml",
 ]

@@ -1,127 +1,43 @@
 """The operator on the local control plane: a real API server, its garbage collector and namespace
-controller, the operator chart installed with helm, and `clearml-runai-gen operate` started with that
-chart's Deployment's args and env and a token of its ServiceAccount (so its ClusterRole is what is proven).
-
-What differs from the pod: the process runs from the venv, not the image; helm is the pinned binary
-(CLEARML_RUNAI_HELM); the health and metrics addresses are free local ports instead of the container's.
-The chart is installed with replicaCount 0, so that no stand-in pod of the operator runs beside it.
+controller, and the operator as its chart runs it (tests/cluster/operators.py says how and what differs
+from the pod). Its ClearML install is the operator's own (--clearml-namespace); the sources a spec names
+apart, and an upgrade of the install with helm, are in test_operator_sources.py.
 """
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import signal
-import socket
-import subprocess
 import time
-import urllib.request
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from sandbox.agent_harness import task_pod_name
 from sandbox.kai import Kai
 from sandbox.names import names
-from sandbox.paths import cli
-from tests.conftest import ROOT, tool
+from tests.conftest import ROOT
 
 from .conftest import Kube, clearml_for, get_pod, install_clearml, run_agent, unique
+from .operators import (
+    CREATED_NAMESPACES,
+    SYSTEM_NS,
+    Operator,
+    agent_objects,
+    checksum_of,
+    metrics_of,
+    project_namespace,
+    rolled_with,
+    rotate_source_keys,
+    running_operator,
+    source_keys,
+    spawn,
+    versions,
+    wait_for,
+)
 
-OPERATOR_CHART = ROOT / "charts" / "clearml-runai-operator"
-CRD = OPERATOR_CHART / "crds" / "clearmlagents.clearml-runai.io.yaml"
-SYSTEM_NS = "clearml-runai-system"
 RESYNC = 5  # seconds: short, so that the idle test sees several resyncs that must write nothing
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except (AssertionError, OSError) as exc:  # OSError: an endpoint not listening yet
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what} (last: {last})")
-
-
-def spawn(
-    container: dict[str, Any], kubeconfig: str, workdir: Path, name: str
-) -> tuple[subprocess.Popen[str], Path, int, int]:
-    """`operate` as the chart's container runs it: its args and env; POD_NAME (the downward API's) is `name`."""
-    health, metrics = free_port(), free_port()
-    args = [a for a in container["args"] if not a.startswith(("--health-address", "--metrics-address"))]
-    args += [f"--health-address=127.0.0.1:{health}", f"--metrics-address=127.0.0.1:{metrics}"]
-    env = {e["name"]: e["value"] for e in container.get("env") or [] if "value" in e}
-    env["HOME"] = str(workdir)  # the pod's /tmp
-    env["POD_NAME"] = name
-    log = workdir / f"{name}.log"
-    proc = subprocess.Popen(
-        [cli(), *args, "--kubeconfig", kubeconfig],
-        env={"PATH": os.environ["PATH"], "CLEARML_RUNAI_HELM": tool("helm"), **env},
-        stdout=log.open("a"),
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    return proc, log, metrics, health
-
-
-def metrics_of(port: int) -> dict[str, float]:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            out[name] = float(value)
-    return out
-
-
-@dataclass
-class Operator:
-    kube: Kube
-    proc: subprocess.Popen[str]
-    log: Path
-    metrics_port: int
-    clearml_ns: str
-    container: dict[str, Any]
-    kubeconfig: str
-    workdir: Path
-
-    def metrics(self) -> dict[str, float]:
-        return metrics_of(self.metrics_port)
-
-    def agent(self, namespace: str, name: str) -> dict[str, Any] | None:
-        proc = self.kube.kubectl("get", "clearmlagent", name, "-n", namespace, "-o", "json", check=False)
-        return json.loads(proc.stdout) if proc.returncode == 0 else None
-
-    def ready(self, namespace: str, name: str) -> dict[str, Any]:
-        agent = self.agent(namespace, name) or {}
-        status = agent.get("status") or {}
-        ready = next((c for c in status.get("conditions") or [] if c["type"] == "Ready"), {})
-        return {
-            **ready,
-            "observed": status.get("observedGeneration"),
-            "generation": agent.get("metadata", {}).get("generation"),
-        }
-
-
-def chart_container(kube: Kube) -> dict[str, Any]:
-    deploy = kube.get("deployment", SYSTEM_NS, "clearml-runai-operator")
-    return dict(deploy["spec"]["template"]["spec"]["containers"][0])
 
 
 @pytest.fixture(scope="module")
@@ -133,87 +49,8 @@ def clearml(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="module")
 def operator(kube: Kube, clearml: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
-    workdir = tmp_path_factory.mktemp("operator")
-    kube.kubectl("apply", "--server-side", "-f", str(CRD))
-    kube.kubectl("wait", "--for=condition=Established", "crd/clearmlagents.clearml-runai.io", "--timeout=60s")
-    kube.kubectl("create", "namespace", SYSTEM_NS, check=False)
-    kube.helm(
-        "v4",
-        "upgrade",
-        "--install",
-        "clearml-runai-operator",
-        str(OPERATOR_CHART),
-        "-n",
-        SYSTEM_NS,
-        "--set",
-        f"clearmlNamespace={clearml}",
-        "--set",
-        f"resyncSeconds={RESYNC}",
-        "--set",
-        "replicaCount=0",
-    )
-    container = chart_container(kube)
-    sa = kube.get("deployment", SYSTEM_NS, "clearml-runai-operator")["spec"]["template"]["spec"]["serviceAccountName"]
-    kubeconfig = kube.service_account_kubeconfig(SYSTEM_NS, sa, workdir)
-    proc, log, metrics, health = spawn(container, kubeconfig, workdir, "operator-a")
-    op = Operator(kube, proc, log, metrics, clearml, container, kubeconfig, workdir)
-    try:
-        wait_for(
-            "the operator's health endpoint",
-            lambda: urllib.request.urlopen(f"http://127.0.0.1:{health}/healthz", timeout=2).status == 200,
-        )
+    with running_operator(kube, clearml, tmp_path_factory.mktemp("operator"), RESYNC) as op:
         yield op
-    finally:
-        stopped = time.monotonic()
-        proc, log = op.proc, op.log  # scenario 9 starts it again
-        proc.send_signal(signal.SIGTERM)
-        try:
-            code = proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise AssertionError(
-                f"the operator did not stop within 10 s of SIGTERM:\n{log.read_text()[-3000:]}"
-            ) from None
-        finally:
-            kube.kubectl("delete", "clearmlagents", "--all", "-A", "--wait=false", check=False)
-            kube.helm("v4", "uninstall", "clearml-runai-operator", "-n", SYSTEM_NS, check=False)
-            gone = sorted({*CREATED_NAMESPACES, clearml})
-            kube.kubectl("delete", "namespace", *gone, "--wait=false", "--ignore-not-found", check=False)
-        assert code == 0, f"operator exited {code} after SIGTERM ({time.monotonic() - stopped:.1f} s)"
-        assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
-
-
-CREATED_NAMESPACES: list[str] = []  # removed after the module, with the ClearML install
-
-
-def project_namespace(
-    kube: Kube, project: str, name: str | None = None, annotations: dict[str, str] | None = None
-) -> str:
-    ns = name or f"team-{project}"  # not runai-<project>: Run:ai lets a project have any namespace
-    CREATED_NAMESPACES.append(ns)
-    kube.apply(
-        [
-            {
-                "apiVersion": "v1",
-                "kind": "Namespace",
-                "metadata": {"name": ns, "labels": {"runai/queue": project}, "annotations": annotations or {}},
-            }
-        ]
-    )
-    return ns
-
-
-def agent_objects(kube: Kube, ns: str, project: str) -> dict[str, dict[str, Any]]:
-    out = {}
-    for kind in ("serviceaccount", "role", "rolebinding", "configmap", "secret", "deployment"):
-        for obj in kube.get(kind, ns, selector=f"app.kubernetes.io/instance=clearml-runai-{project}")["items"]:
-            out[f"{kind}/{obj['metadata']['name']}"] = obj
-    return out
-
-
-def versions(objects: dict[str, dict[str, Any]]) -> dict[str, str]:
-    """What changes with a write of ours: a Deployment's generation (its status moves on its own), else the version."""
-    return {k: str(v["metadata"].get("generation") or v["metadata"]["resourceVersion"]) for k, v in objects.items()}
 
 
 def test_new_project_namespace_gets_its_agent_and_ready(kube: Kube, operator: Operator) -> None:
@@ -283,7 +120,8 @@ def test_the_agent_the_operator_applied_takes_a_task_kai_binds_in_the_projects_q
         assert placed.bind_request["spec"]["selectedNode"] == placed.node
     ready = wait_for("Ready=True", lambda: (r := operator.ready(ns, project)).get("status") == "True" and r)
     assert ready["observed"] == ready["generation"]
-    # off again, so that this agent (reading an install the operator does not watch) leaves the idle test alone
+    # off again, so that this agent (and the install it reads, which the operator watches for it) leaves the idle
+    # test alone
     kube.kubectl("annotate", "namespace", ns, "clearml-runai.io/agent=off")
     wait_for("the ClearMLAgent turned off", lambda: operator.agent(ns, project) is None)
 
@@ -465,75 +303,40 @@ def test_idle_operator_writes_nothing(kube: Kube, operator: Operator) -> None:
     } == agents
 
 
-def test_rotation_rolls_every_agent(kube: Kube, operator: Operator) -> None:
+def test_rotation_rolls_every_agent(kube: Kube, operator: Operator, tmp_path: Path) -> None:
+    """Scenario 2: the source's key pair rotated -> every agent rolls with it, and the real agent daemon started
+    from the rolled objects logs in to ClearML with the new pair (the stand-in, rotated too, refuses the old)."""
     projects = [unique("p"), unique("p")]
     namespaces = [project_namespace(kube, p) for p in projects]
     for ns, p in zip(namespaces, projects, strict=True):
         wait_for("Ready", lambda ns=ns, p=p: operator.ready(ns, p).get("status") == "True", timeout=90)
 
-    def checksum(ns: str, p: str) -> str:
-        deploy = kube.get("deployment", ns, f"clearml-runai-{p}")
-        return str(deploy["spec"]["template"]["metadata"]["annotations"]["checksum/secret"])
-
-    before = {p: checksum(ns, p) for ns, p in zip(namespaces, projects, strict=True)}
-    ref = None
-    for deploy in kube.get("deployment", operator.clearml_ns)["items"]:
-        for container in deploy["spec"]["template"]["spec"]["containers"]:
-            for env in container.get("env") or []:
-                if env["name"] == "CLEARML_API_ACCESS_KEY" and "secretKeyRef" in (env.get("valueFrom") or {}):
-                    ref = env["valueFrom"]["secretKeyRef"]
-    assert ref is not None, "the source agent reads no access key from a Secret"
-    rotated = "AKROTATED2"
-    patch = json.dumps({"stringData": {ref["key"]: rotated}})
-    kube.kubectl("patch", "secret", ref["name"], "-n", operator.clearml_ns, "--type=merge", "-p", patch)
-    for ns, p in zip(namespaces, projects, strict=True):
-        wait_for(f"agent {p} rolled with the new key", lambda ns=ns, p=p: checksum(ns, p) != before[p], timeout=30)
-        secret = kube.get("secret", ns, f"clearml-runai-{p}")
-        assert rotated in {base64.b64decode(v).decode() for v in secret["data"].values()}
+    before = {p: checksum_of(kube, ns, p) for ns, p in zip(namespaces, projects, strict=True)}
+    old, new = source_keys(kube, operator.clearml_ns), ("AKROTATED2", "SK-rotated-2")
+    made = names(projects[0])
+    with clearml_for(*old, made.queue) as clearml:
+        with run_agent(kube, namespaces[0], made.release, clearml, tmp_path / "before"):
+            assert clearml.workers() == {made.release: [made.queue]}
+        assert clearml.workers() == {}, "the agent did not unregister on SIGTERM"
+        assert {k for k, _ in clearml.logins()} == {old[0]}
+        clearml.rotate(*new)  # the admin's new key pair, which the old one no longer opens
+        rotate_source_keys(kube, operator.clearml_ns, new)
+        for ns, p in zip(namespaces, projects, strict=True):
+            wait_for(
+                f"agent {p} rolled with the new key pair",
+                lambda ns=ns, p=p: rolled_with(kube, ns, p, before[p], new),
+                timeout=30,
+            )
+        seen = len(clearml.logins())
+        # the rolled agent: a new pod of the Deployment, started from what the operator applied now
+        with run_agent(kube, namespaces[0], made.release, clearml, tmp_path / "after"):
+            assert clearml.workers() == {made.release: [made.queue]}
+        logins = clearml.logins()[seen:]
+    assert logins and all(login == (new[0], 200) for login in logins), logins
     events = kube.kubectl(
         "get", "events", "-n", namespaces[0], "--field-selector", "reason=RotationSeen", "-o", "name"
     ).stdout
     assert events.strip(), "no RotationSeen Event on the ClearMLAgent"
-
-
-def test_source_agent_image_changed_re_renders_every_agent(kube: Kube, operator: Operator) -> None:
-    """What an upgrade of the ClearML chart does to the source agent (a new image), every agent follows."""
-    projects = [unique("p"), unique("p")]
-    namespaces = [project_namespace(kube, p) for p in projects]
-    for ns, p in zip(namespaces, projects, strict=True):
-        wait_for("Ready", lambda ns=ns, p=p: operator.ready(ns, p).get("status") == "True", timeout=90)
-    source = next(  # the agent: the Deployment that reads the access key
-        d
-        for d in kube.get("deployment", operator.clearml_ns)["items"]
-        if any(
-            e["name"] == "CLEARML_API_ACCESS_KEY"
-            for e in d["spec"]["template"]["spec"]["containers"][0].get("env") or []
-        )
-    )
-    container = source["spec"]["template"]["spec"]["containers"][0]
-    image = container["image"].rsplit(":", 1)[0] + ":1.24-99"
-    kube.kubectl(
-        "set",
-        "image",
-        f"deployment/{source['metadata']['name']}",
-        f"{container['name']}={image}",
-        "-n",
-        operator.clearml_ns,
-    )
-
-    def agent_image(ns: str, p: str) -> str:
-        return str(
-            kube.get("deployment", ns, f"clearml-runai-{p}")["spec"]["template"]["spec"]["containers"][0]["image"]
-        )
-
-    for ns, p in zip(namespaces, projects, strict=True):
-        wait_for(
-            f"agent {p} on the new image, and its status saying so",
-            lambda ns=ns, p=p: (
-                agent_image(ns, p) == image and operator.agent(ns, p)["status"].get("agentImage") == image
-            ),
-            timeout=30,
-        )
 
 
 def lease_holder(kube: Kube) -> str:

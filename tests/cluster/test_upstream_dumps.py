@@ -58,9 +58,7 @@ def dumped(request: pytest.FixtureRequest, kube: Kube, tmp_path_factory: pytest.
         "--no-hooks",
         *INSTALLS[archive],
     )
-    texts = {
-        fmt: kube.kubectl("get", DUMP_KINDS, "-n", ns, "-o", fmt).stdout for fmt in ("yaml", "json")
-    }
+    texts = {fmt: kube.kubectl("get", DUMP_KINDS, "-n", ns, "-o", fmt).stdout for fmt in ("yaml", "json")}
     yield archive, texts
     kube.kubectl("delete", "namespace", ns, "--wait=false", check=False)
 

@@ -58,6 +58,20 @@ def test_stand_in_logs_in_only_the_key_pair_it_knows() -> None:
         assert (status, answer["meta"]["result_subcode"]) == (401, 20)
 
 
+def test_stand_in_after_rotation_logs_in_only_the_new_pair_and_says_which_key_each_login_used() -> None:
+    with ClearMLStandIn(KEY, SECRET) as clearml:
+        before = login(clearml.url)
+        clearml.rotate("NEWKEY", "new-secret")
+        assert clearml.key_pair == ("NEWKEY", "new-secret")
+        status, answer = call(clearml.url, "auth.login", auth=basic(KEY, SECRET))
+        assert (status, answer["meta"]["result_subcode"]) == (401, 22)
+        assert call(clearml.url, "auth.login", auth=basic("NEWKEY", SECRET))[0] == 401  # the new key, old secret
+        assert call(clearml.url, "auth.login", auth=basic("NEWKEY", "new-secret"))[0] == 200
+        assert clearml.logins() == [(KEY, 200), (KEY, 401), ("NEWKEY", 401), ("NEWKEY", 200)]
+        assert call(clearml.url, "queues.get_all", auth=before)[0] == 200  # a token issued before stays valid
+        assert "new-secret" not in repr(clearml.calls) and SECRET not in repr(clearml.calls)
+
+
 def test_stand_in_needs_its_own_token_for_every_other_call() -> None:
     with ClearMLStandIn(KEY, SECRET) as clearml, ClearMLStandIn(KEY, SECRET) as other:
         assert call(clearml.url, "queues.get_all", auth=login(clearml.url))[0] == 200

@@ -1,5 +1,8 @@
-"""`operate`: the operator's process. kopf watches (ClearMLAgents, the objects they own, project
-namespaces) and feeds a work queue; worker threads reconcile; the ClearML namespace is watched apart.
+"""`operate`: the operator's process. Informers (one LIST, then a WATCH, of ClearMLAgents, the objects
+they own, helm's release Secrets and task pods) feed a work queue and serve the reconciler's reads;
+worker threads reconcile; kopf runs the process (start-up, login, liveness, SIGTERM) and, in auto mode,
+watches the project namespaces; the ClearML namespaces (the own one, and each one a ClearMLAgent reads)
+are watched apart.
 
 The only module that imports kopf, and only when `operate` runs.
 """
@@ -23,6 +26,7 @@ from .lease import Elector
 from .metrics import serve_metrics
 from .reconcile import Reconciler
 from .spec import GROUP, MANAGER, PLURAL, PROJECT_LABEL, VERSION
+from .watches import Watches
 from .workqueue import WorkQueue
 
 log = logging.getLogger("clearml-runai-operator")
@@ -96,6 +100,7 @@ class Operator:
         self.reconciler = Reconciler(self.kube, config.clearml_namespace)
         self.queue = WorkQueue()
         self.stopping = threading.Event()
+        self.watches = Watches(self._watch_clearml, config.clearml_namespace)
         self.threads: list[threading.Thread] = []
         self.lost = threading.Event()  # the Lease went to another replica: the process stops
         self._pending: dict[str, dict[str, Any]] = {}  # project namespaces seen while standing by
@@ -121,6 +126,7 @@ class Operator:
         key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
         if type_ == "DELETED":
             self.reconciler.forget(*key)
+            self.follow_sources()
         else:
             self.queue.add(key)
 
@@ -158,7 +164,7 @@ class Operator:
         for i in range(self.config.workers):
             self._thread(self._work, f"reconcile-{i}")
         self._thread(self._resync, "resync")
-        self._thread(self._watch_clearml, "watch-clearml")
+        self.watches.sync(())  # the own ClearML namespace; the others as ClearMLAgents name them
         if self.config.metrics_address != "off":
             host_port = _host_port(self.config.metrics_address)
             assert host_port is not None
@@ -166,6 +172,7 @@ class Operator:
 
     def stop(self) -> None:
         self.stopping.set()
+        self.watches.stop()
         self.queue.close()
         if self.elector is not None:
             self.elector.release()
@@ -183,19 +190,33 @@ class Operator:
         while not self.synced() and time.monotonic() < deadline and not self.stopping.wait(0.05):
             pass
         while self._wait_leading() and (item := self.queue.get()) is not None:
-            namespace, name = str(item[0]), str(item[1])  # type: ignore[index]
             try:
-                outcome = self.reconciler.reconcile(namespace, name)
-                if outcome is not None and outcome.reason == "ApplyFailed":
-                    self._later(item)
-            except GenError as exc:  # the API refused the status write: one line, and again later
-                log.warning("ClearMLAgent %s/%s: %s", namespace, name, exc)
-                self._later(item)
-            except Exception:  # a bug of ours must not end the worker; the object is tried again
-                log.exception("reconcile of ClearMLAgent %s/%s failed", namespace, name)
-                self._later(item)
+                self.reconcile(item)
             finally:
                 self.queue.done(item)
+
+    def reconcile(self, item: Any) -> None:
+        """One ClearMLAgent: reconciled (tried again later on a failure), then the watches follow what it reads."""
+        namespace, name = str(item[0]), str(item[1])
+        try:
+            outcome = self.reconciler.reconcile(namespace, name)
+            if outcome is not None and outcome.reason == "ApplyFailed":
+                self._later(item)
+        except GenError as exc:  # the API refused the status write: one line, and again later
+            log.warning("ClearMLAgent %s/%s: %s", namespace, name, exc)
+            self._later(item)
+        except Exception:  # a bug of ours must not end the worker; the object is tried again
+            log.exception("reconcile of ClearMLAgent %s/%s failed", namespace, name)
+            self._later(item)
+        self.follow_sources()
+
+    def follow_sources(self) -> None:
+        """Watch every ClearML namespace some ClearMLAgent reads now, and no other beside the own one."""
+        started, stopped = self.watches.sync(self.reconciler.source_namespaces())
+        for ns in started:
+            log.info("watching ClearML namespace %s", ns)
+        for ns in stopped:
+            log.info("ClearML namespace %s: no ClearMLAgent reads it any more; its watch stops", ns)
 
     def _wait_leading(self) -> bool:
         """A standby reconciles nothing: its workers wait until it holds the Lease (or it stops)."""
@@ -224,13 +245,12 @@ class Operator:
         for agent in self.reconciler.invalidate(namespace):
             self.queue.add(agent)
 
-    def _watch_clearml(self) -> None:
-        """Watch the ClearML namespace's agent Deployments, ConfigMaps, Secrets and Services: any change
-        re-plans every ClearMLAgent that reads it (a rotation rolls them, an upgrade re-renders them)."""
+    def _watch_clearml(self, ns: str, stop: threading.Event) -> None:
+        """Watch a ClearML namespace's agent Deployments, ConfigMaps, Secrets and Services until `stop`: any
+        change re-plans every ClearMLAgent that reads it (a rotation rolls them, an upgrade re-renders them)."""
         from kubernetes import client, watch
 
         core, apps = client.CoreV1Api(self.api), client.AppsV1Api(self.api)
-        ns = self.config.clearml_namespace
         lists = {
             "Deployment": (apps.list_namespaced_deployment, None),
             "ConfigMap": (core.list_namespaced_config_map, None),
@@ -239,23 +259,24 @@ class Operator:
         }
         for kind, (fn, fields) in lists.items():
             self._thread(
-                lambda fn=fn, fields=fields, kind=kind: self._watch_kind(watch, fn, ns, fields, kind), f"watch-{kind}"
+                lambda fn=fn, fields=fields, kind=kind: self._watch_kind(watch, fn, ns, fields, kind, stop),
+                f"watch-{kind}-{ns}",
             )
 
-    def _watch_kind(self, watch: Any, fn: Any, ns: str, fields: str | None, kind: str) -> None:
+    def _watch_kind(self, watch: Any, fn: Any, ns: str, fields: str | None, kind: str, stop: threading.Event) -> None:
+        """One kind in `ns`, until `stop` or the operator stops (a stopped watch ends within its 30 s round)."""
         version = ""
-        listed_before = False
-        while not self.stopping.is_set():
+        while not (self.stopping.is_set() or stop.is_set()):
             try:
                 if not version:
                     version = fn(ns, field_selector=fields or "").metadata.resource_version
-                    if listed_before:
-                        self.clearml_changed(ns)  # listed again after an error: a change may have been missed
-                    listed_before = True
+                    # a change may have been missed: before the watch began (a namespace watched once a spec
+                    # names it, after it was read) or while it was down (an error, 410 Gone)
+                    self.clearml_changed(ns)
                 w = watch.Watch()
                 stream = w.stream(fn, ns, field_selector=fields or "", resource_version=version, timeout_seconds=30)
                 for event in stream:
-                    if self.stopping.is_set():
+                    if self.stopping.is_set() or stop.is_set():
                         w.stop()
                         return
                     obj = event["object"]
@@ -266,7 +287,7 @@ class Operator:
             except Exception as exc:  # 410 Gone, a dropped connection: list again
                 log.debug("watch of %s in %s: %s", kind, ns, exc)
                 version = ""
-                self.stopping.wait(2)
+                stop.wait(2)
 
     # ------------------------------------------------------------------ auto mode
 
