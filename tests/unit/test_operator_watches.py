@@ -4,6 +4,7 @@ tests/cluster/test_operator_sources.py)."""
 
 from __future__ import annotations
 
+import json
 import threading
 from types import SimpleNamespace
 from typing import Any
@@ -63,11 +64,29 @@ def test_a_reconcile_starts_the_watch_of_the_namespace_its_spec_names_and_stops_
     assert started.running() == {"clearml"}
 
 
+class FakeApi:
+    """The API server as an informer meets it: one LIST answer, then a watch stream of the given lines."""
+
+    def __init__(self, listed: dict[str, Any], stream: Any) -> None:
+        self.listed, self.stream, self.urls = listed, stream, []  # type: list[str]
+
+    def param_serialize(self, method: str, path: str, query_params: Any = None, **_: Any) -> Any:
+        query = "&".join(f"{k}={v}" for k, v in query_params or [])
+        return method, f"{path}?{query}", {}, None, None
+
+    def call_api(self, method: str, url: str, **_: Any) -> Any:
+        self.urls.append(url)
+        if "watch=true" not in url:
+            return SimpleNamespace(status=200, read=lambda: json.dumps(self.listed).encode())
+        return SimpleNamespace(
+            response=SimpleNamespace(stream=lambda *a, **k: self.stream(), release_conn=lambda: None)
+        )
+
+
 def test_the_watch_of_a_namespace_re_plans_its_readers_and_ends_when_told() -> None:
     op, _, _ = operator_over({"project": "team-a", "clearmlNamespace": "ml-b"})
     op.reconcile((NS, "team-a"))
     stop = threading.Event()
-    listed: list[str] = []
     queued: list[Any] = []
 
     def take() -> None:
@@ -76,22 +95,24 @@ def test_the_watch_of_a_namespace_re_plans_its_readers_and_ends_when_told() -> N
         if item is not None:
             op.queue.done(item)
 
-    def list_fn(ns: str, field_selector: str = "") -> Any:
-        listed.append(ns)
-        return SimpleNamespace(metadata=SimpleNamespace(resource_version="7"))
+    def secret(version: str) -> dict[str, Any]:
+        return {"metadata": {"namespace": "ml-b", "name": "agent-creds", "resourceVersion": version}}
 
-    class Watch:
-        def stream(self, fn: Any, ns: str, **_: Any) -> Any:
-            take()  # listed: what changed before the watch began is read again
-            secret = SimpleNamespace(metadata=SimpleNamespace(name="agent-creds", resource_version="8"))
-            yield {"type": "MODIFIED", "object": secret}  # a rotation
-            take()
-            stop.set()  # no ClearMLAgent reads ml-b any more
-            yield {"type": "MODIFIED", "object": secret}
-            queued.append("went on after it was told to stop")
+    def stream() -> Any:
+        take()  # listed: what changed before the watch began is read again
+        yield json.dumps({"type": "MODIFIED", "object": secret("8")}).encode() + b"\n"  # a rotation
+        take()
+        stop.set()  # no ClearMLAgent reads ml-b any more
+        yield json.dumps({"type": "MODIFIED", "object": secret("9")}).encode() + b"\n"
+        queued.append("went on after it was told to stop")
 
-        def stop(self) -> None:
-            pass
-
-    op._watch_kind(SimpleNamespace(Watch=Watch), list_fn, "ml-b", None, "Secret", stop)
-    assert listed == ["ml-b"] and queued == [(NS, "team-a"), (NS, "team-a")]
+    (informer,) = [i for i in op.clearml_informers("ml-b") if i.kind == "Secret"]
+    informer.api = api = FakeApi({"metadata": {"resourceVersion": "7"}, "items": [secret("5")]}, stream)
+    guard = threading.Timer(10, stop.set)  # a broken informer would list again and again: end the test
+    guard.start()
+    informer.run(stop)
+    guard.cancel()
+    assert queued == [(NS, "team-a"), (NS, "team-a")]
+    # its metadata only, helm's release Secrets left out, from the version the LIST gave
+    assert api.urls[0].startswith("/api/v1/namespaces/ml-b/secrets?") and "fieldSelector=type!=helm.sh" in api.urls[0]
+    assert "watch=true" in api.urls[1] and "resourceVersion=7" in api.urls[1] and len(api.urls) == 2

@@ -74,8 +74,9 @@ class Informer:
         selector: str = "",
         on_event: OnEvent | None = None,
         metadata_only: bool = False,
+        fields: str = "",
     ) -> None:
-        self.api, self.kind, self.path, self.selector = api, kind, path, selector
+        self.api, self.kind, self.path, self.selector, self.fields = api, kind, path, selector, fields
         self.terms = parse_selector(selector) or []
         self.on_event = on_event or (lambda _type, _obj: None)
         self.metadata_only = metadata_only
@@ -151,6 +152,8 @@ class Informer:
     def _list(self) -> str:
         seen: dict[Key, Obj] = {}
         query = {"limit": "500", **({"labelSelector": self.selector} if self.selector else {})}
+        if self.fields:
+            query["fieldSelector"] = self.fields
         version = ""
         while True:
             data = self._request(query, METADATA_ONLY if self.metadata_only else "application/json")
@@ -191,6 +194,8 @@ class Informer:
         ]
         if self.selector:
             query.append(("labelSelector", self.selector))
+        if self.fields:
+            query.append(("fieldSelector", self.fields))
         accept = METADATA_WATCH if self.metadata_only else "application/json"
         method, url, headers, body, _ = self.api.param_serialize(
             "GET", self.path, query_params=query, header_params={"Accept": accept}, auth_settings=["BearerToken"]

@@ -25,6 +25,7 @@ PATHS = {
     "Deployment": "/apis/apps/v1/namespaces/{ns}/deployments",
     "NetworkPolicy": "/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies",
     "Pod": "/api/v1/namespaces/{ns}/pods",
+    "Service": "/api/v1/namespaces/{ns}/services",
     "Event": "/api/v1/namespaces/{ns}/events",
     "ClearMLAgent": f"/apis/{GROUP}/{VERSION}/namespaces/{{ns}}/{PLURAL}",
 }

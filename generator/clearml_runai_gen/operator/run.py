@@ -9,6 +9,7 @@ The only module that imports kopf, and only when `operate` runs.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -21,7 +22,7 @@ from ..errors import GenError, UsageError
 from ..taskpods import TASK_POD_SELECTOR
 from .auto import agent_for, made_by_operator, namespace_action
 from .informer import Informer
-from .kube import CHART_KINDS, CachedKube, Kube, cluster_path
+from .kube import CHART_KINDS, PATHS, CachedKube, Kube, cluster_path
 from .lease import Elector
 from .metrics import serve_metrics
 from .reconcile import Reconciler
@@ -246,48 +247,30 @@ class Operator:
             self.queue.add(agent)
 
     def _watch_clearml(self, ns: str, stop: threading.Event) -> None:
-        """Watch a ClearML namespace's agent Deployments, ConfigMaps, Secrets and Services until `stop`: any
-        change re-plans every ClearMLAgent that reads it (a rotation rolls them, an upgrade re-renders them)."""
-        from kubernetes import client, watch
+        """Watch a ClearML namespace until `stop` (see `clearml_informers`)."""
+        for informer in self.clearml_informers(ns):
+            self._thread(lambda i=informer: i.run(stop), f"watch-{informer.kind}-{ns}")
 
-        core, apps = client.CoreV1Api(self.api), client.AppsV1Api(self.api)
-        lists = {
-            "Deployment": (apps.list_namespaced_deployment, None),
-            "ConfigMap": (core.list_namespaced_config_map, None),
-            "Secret": (core.list_namespaced_secret, "type!=helm.sh/release.v1"),
-            "Service": (core.list_namespaced_service, None),
-        }
-        for kind, (fn, fields) in lists.items():
-            self._thread(
-                lambda fn=fn, fields=fields, kind=kind: self._watch_kind(watch, fn, ns, fields, kind, stop),
-                f"watch-{kind}-{ns}",
+    def clearml_informers(self, ns: str) -> list[Informer]:
+        """A ClearML namespace's Deployments, ConfigMaps, Secrets (not helm's releases) and Services, their
+        metadata only: any change re-plans every ClearMLAgent that reads it (a rotation rolls them, an
+        upgrade re-renders them). The first LIST re-plans them too: a change may have come before it."""
+        kinds = (("Deployment", ""), ("ConfigMap", ""), ("Secret", "type!=helm.sh/release.v1"), ("Service", ""))
+        return [
+            Informer(
+                self.api,
+                kind,
+                PATHS[kind].format(ns=ns),
+                on_event=functools.partial(self._clearml_event, ns, kind),
+                metadata_only=True,
+                fields=fields,
             )
+            for kind, fields in kinds
+        ]
 
-    def _watch_kind(self, watch: Any, fn: Any, ns: str, fields: str | None, kind: str, stop: threading.Event) -> None:
-        """One kind in `ns`, until `stop` or the operator stops (a stopped watch ends within its 30 s round)."""
-        version = ""
-        while not (self.stopping.is_set() or stop.is_set()):
-            try:
-                if not version:
-                    version = fn(ns, field_selector=fields or "").metadata.resource_version
-                    # a change may have been missed: before the watch began (a namespace watched once a spec
-                    # names it, after it was read) or while it was down (an error, 410 Gone)
-                    self.clearml_changed(ns)
-                w = watch.Watch()
-                stream = w.stream(fn, ns, field_selector=fields or "", resource_version=version, timeout_seconds=30)
-                for event in stream:
-                    if self.stopping.is_set() or stop.is_set():
-                        w.stop()
-                        return
-                    obj = event["object"]
-                    version = obj.metadata.resource_version
-                    if event["type"] in ("ADDED", "MODIFIED", "DELETED"):
-                        log.info("ClearML namespace %s: %s %s %s", ns, kind, obj.metadata.name, event["type"].lower())
-                        self.clearml_changed(ns)
-            except Exception as exc:  # 410 Gone, a dropped connection: list again
-                log.debug("watch of %s in %s: %s", kind, ns, exc)
-                version = ""
-                stop.wait(2)
+    def _clearml_event(self, ns: str, kind: str, type_: str, body: dict[str, Any]) -> None:
+        log.info("ClearML namespace %s: %s %s %s", ns, kind, body["metadata"].get("name"), type_.lower())
+        self.clearml_changed(ns)
 
     # ------------------------------------------------------------------ auto mode
 
