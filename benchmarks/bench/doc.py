@@ -11,8 +11,9 @@ from .report import Report, history_table, results_table, scale_table, targets_t
 INTRO = (
     "How `clearml-runai-gen` compares with the procedure it replaces (the five `kubectl get | jq | sed | "
     "kubectl create` pipelines of the Run:ai ClearML integration guide), on dumps of real upstream installs and "
-    "live, how it scales with the number of Run:ai projects, what its start-up costs, and what a long helm history "
-    "costs. Every figure is the median of repeated runs after a warm-up; the cases of a section run interleaved."
+    "live, how it scales with the number of Run:ai projects, what its start-up costs, what a long helm history "
+    "costs, and how its operator compares with running `render` and `helm` per project. Every figure is the "
+    "median of repeated runs after a warm-up; the cases of a section run interleaved."
 )
 
 REPRODUCE = """```bash

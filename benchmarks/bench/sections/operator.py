@@ -104,21 +104,25 @@ def _credentials(cluster: Cluster) -> tuple[str, str]:
     raise BenchError(f"no agent in {SOURCE.namespace} reads CLEARML_API_ACCESS_KEY from a Secret")
 
 
-def _cold_operator(s: Setting, n: int, tag: str, keep: dict[str, Any]) -> float:
+def _cold_operator(s: Setting, n: int, tag: str, keep: dict[str, Any]) -> tuple[float, float]:
+    """(every agent's objects applied, every agent Ready), seconds from the operator's start."""
     names = s.projects(tag, n)
     s.agents.reset(names)
+    s.applied.reset(names)
     op = s.operator(tag)
     try:
         t0 = op.started
         done = s.agents.wait(names, 300 + 3 * n, f"operator cold start, {n} projects", op.alive)
+        applied = s.applied.wait(names, 60, "objects applied")
         keep.update(op.metrics())
     finally:
         op.stop()
     s.remove(tag)
-    return done - t0
+    return applied - t0, done - t0
 
 
-def _cold_readme(s: Setting, n: int, tag: str) -> float:
+def _cold_readme(s: Setting, n: int, tag: str) -> tuple[float, float]:
+    """(the script's end: every release installed, every agent Deployment available), seconds from its start."""
     names = s.projects(tag, n)
     s.deploys.reset(names)
     env = s.cluster.helm_env
@@ -137,9 +141,10 @@ def _cold_readme(s: Setting, n: int, tag: str) -> float:
             what="helm upgrade --install",
         )
         values.unlink()
+    applied = time.perf_counter()
     done = s.deploys.wait(names, 300 + 3 * n, f"render + helm, {n} projects")
     s.remove(tag)
-    return done - t0
+    return applied - t0, done - t0
 
 
 def _cold_starts(s: Setting) -> None:
@@ -155,33 +160,36 @@ def _cold_starts(s: Setting) -> None:
                     ours.append(_cold_operator(s, n, tag, metrics))
                 else:
                     readme.append(_cold_readme(s, n, tag))
-        report.rows.append(
+        ours_ready, readme_ready = [r for _, r in ours], [r for _, r in readme]
+        report.rows += [
+            Row("7", f"operator cold start: {n} projects until every agent Ready", ours_ready, _requests_note(metrics)),
             Row(
-                "7",
-                f"operator cold start: {n} project namespaces until every agent Ready",
-                ours,
-                _requests_note(metrics),
-            )
-        )
-        report.rows.append(
-            Row("7", f"README's way: render + helm upgrade --install × {n}, until every agent available", readme)
-        )
+                "7", f"README's way × {n} (render + helm upgrade --install), until every agent available", readme_ready
+            ),
+            Row("7", f"operator cold start: {n} projects until every agent's objects applied", [a for a, _ in ours]),
+            Row("7", f"README's way × {n}: the script alone (every release installed)", [a for a, _ in readme]),
+        ]
         report.operator[f"cold {n}"] = {
-            "ours": statistics.median(ours),
-            "readme": statistics.median(readme),
+            "ours": statistics.median(ours_ready),
+            "readme": statistics.median(readme_ready),
+            "ours applied": statistics.median(a for a, _ in ours),
+            "readme applied": statistics.median(a for a, _ in readme),
             "metrics": metrics,
         }
     big = report.operator.get(f"cold {SIZES[-1]}")
     if big:
-        ratio = big["ours"] / big["readme"]
-        report.targets.append(Target(
-            f"operator cold start with {SIZES[-1]} projects ≤ 1/10 of the README's way",
-            f"{fmt_s(big['ours'])} vs {fmt_s(big['readme'])}: {ratio:.3f}",
-            "≤ 0.100",
-            ratio <= 0.1,
-            f"holds with {fmt_s(big['readme'] / 10 - big['ours'])} to spare" if ratio <= 0.1
-            else f"misses by {fmt_s(big['ours'] - big['readme'] / 10)}",
-        ))  # fmt: skip
+        for what, ours_key, readme_key in (
+            ("every agent Ready", "ours", "readme"),
+            ("objects applied / releases installed", "ours applied", "readme applied"),
+        ):
+            a, b = big[ours_key], big[readme_key]
+            report.targets.append(Target(
+                f"operator cold start with {SIZES[-1]} projects ≤ 1/10 of the README's way ({what})",
+                f"{fmt_s(a)} vs {fmt_s(b)}: {a / b:.3f}",
+                "≤ 0.100",
+                a / b <= 0.1,
+                f"holds with {fmt_s(b / 10 - a)} to spare" if a / b <= 0.1 else f"misses by {fmt_s(a - b / 10)}",
+            ))  # fmt: skip
 
 
 def _requests_note(metrics: dict[str, Any]) -> str:
