@@ -51,6 +51,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--sections", default="1,2,3,4,5,6,7", help="comma list of sections to run [default: all]")
     ap.add_argument("--quick", action="store_true", help="3 repeats everywhere (a smoke run; figures are rough)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument(
+        "--doc", type=Path, default=DOC, help=f"the file --write-docs writes [default: {DOC.relative_to(ROOT)}]"
+    )
     return ap.parse_args(argv)
 
 
@@ -138,8 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     text = markdown(report, started, duration, args.quick)
     print(text)
     if args.write_docs:
-        DOC.parent.mkdir(exist_ok=True)
-        DOC.write_text(text)
-        log(f"wrote {DOC.relative_to(ROOT)}")
+        args.doc.parent.mkdir(exist_ok=True)
+        args.doc.write_text(text)
+        log(f"wrote {args.doc}")
     log(f"done in {duration / 60:.1f} min")
     return 1 if report.errors else 0

@@ -346,7 +346,7 @@ def lease_holder(kube: Kube) -> str:
 
 def test_killed_mid_reconcile_converges_and_one_replica_writes(kube: Kube, operator: Operator) -> None:
     """Scenario 9: a second replica stands by (writes nothing) while the first holds the Lease; the first
-    SIGKILLed while it reconciles 20 new projects -> the second takes the Lease and converges, one
+    SIGKILLed while it reconciles 50 new projects -> the second takes the Lease and converges, one
     ClearMLAgent and one set of objects each; the first restarted stands by; the second stopped gives the
     Lease up and the first takes it at once. Last in the module: it leaves operator-a leading again."""
     wait_for("operator-a holding the Lease", lambda: lease_holder(kube) == "operator-a")
@@ -354,7 +354,7 @@ def test_killed_mid_reconcile_converges_and_one_replica_writes(kube: Kube, opera
     try:
         wait_for("operator-b standing by", lambda: metrics_of(metrics_b)["clearml_runai_leader"] == 0)
         assert operator.metrics()["clearml_runai_leader"] == 1
-        projects = [unique("p") for _ in range(20)]
+        projects = [unique("p") for _ in range(50)]
         writes = operator.metrics()["clearml_runai_api_writes_total"]
         namespaces = [project_namespace(kube, p) for p in projects]
         wait_for(

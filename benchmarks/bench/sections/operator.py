@@ -75,6 +75,18 @@ def _setup(ctx: Context) -> Setting:
     cluster = ctx.cluster
     if cluster is None:
         raise BenchError("no control plane")
+    # the operator acts on every namespace labelled runai/queue: earlier sections' are removed first, and
+    # someone else's stop the section (the operator would write into their namespaces)
+    theirs = cluster.kubectl("get", "namespaces", "-l", f"runai/queue,{BENCH_LABEL}!=true", "-o", "name").split()
+    if theirs:
+        raise BenchError(
+            f"{len(theirs)} Run:ai project namespaces not made by the benchmark ({theirs[0].decode()}, ...) are on "
+            "the control plane, and the operator would act on them: run section 7 on a control plane of its own"
+        )
+    if cluster.kubectl("get", "namespaces", "-l", "runai/queue", "-o", "name").strip():
+        log("7: removing the Run:ai project namespaces of the earlier sections, and waiting until they are gone")
+        cluster.kubectl("delete", "namespaces", "-l", "runai/queue", "--wait=false")
+        cluster.kubectl("wait", "--for=delete", "namespaces", "-l", "runai/queue", "--timeout=900s")
     cluster.kubectl("apply", "--server-side", "-f", str(CRD))
     cluster.kubectl("wait", "--for=condition=Established", "crd/clearmlagents.clearml-runai.io", "--timeout=60s")
     if cluster.kubectl("get", "namespace", SOURCE.namespace, "--ignore-not-found", "-o", "name").strip():
