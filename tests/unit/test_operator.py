@@ -410,6 +410,18 @@ def test_source_is_read_once_until_invalidated() -> None:
     assert calls == ["clearml", "clearml"]
 
 
+def test_helm_runs_once_per_input_and_one_render_per_agent_is_kept() -> None:
+    """A rotation re-renders each agent once; the render it replaces is not kept (memory stays one per agent)."""
+    _, rec, _ = _world()
+    renders: list[str] = []
+    rec._render = lambda release, ns, values: renders.append(values["clearml"]["accessKey"]) or [{"kind": "X"}]  # type: ignore[assignment]
+    for key in ("AK1", "AK1", "AK2", "AK2", "AK3"):
+        rec._render_cached("clearml-runai-team-a", NS, {"clearml": {"accessKey": key}})
+    rec._render_cached("clearml-runai-team-b", NS, {"clearml": {"accessKey": "AK3"}})
+    assert renders == ["AK1", "AK2", "AK3", "AK3"]
+    assert len(rec._rendered) == 2
+
+
 def test_a_release_installed_with_helm_is_left_alone() -> None:
     kube, rec, _ = _world()
     kube.put(

@@ -59,7 +59,7 @@ class Reconciler:
         self._clock = clock
         self._lock = threading.Lock()
         self._installs: dict[tuple[str, str], AgentInstall | GenError] = {}
-        self._rendered: dict[str, list[Obj]] = {}
+        self._rendered: dict[tuple[str, str], tuple[str, list[Obj]]] = {}  # (release, namespace) -> digest, objects
         self.sources: dict[tuple[str, str], str] = {}  # ClearMLAgent -> the ClearML namespace it reads
         self.results: dict[str, int] = {}
         self.durations: list[float] = []
@@ -226,18 +226,18 @@ class Reconciler:
         return values
 
     def _render_cached(self, release: str, namespace: str, values: Obj) -> list[Obj]:
-        """helm template runs once per distinct input; a repeated reconcile reuses what it printed."""
+        """helm template runs once per distinct input; a repeated reconcile reuses what it printed. One render
+        is kept per release and namespace: a new input (a rotation, an upgrade) replaces the old one."""
         import hashlib
 
         digest = hashlib.sha256(json.dumps([release, namespace, values], sort_keys=True).encode()).hexdigest()
         with self._lock:
-            found = self._rendered.get(digest)
-        if found is None:
-            found = self._render(release, namespace, values)
-            with self._lock:
-                if len(self._rendered) > 4096:
-                    self._rendered.clear()
-                self._rendered[digest] = found
+            kept = self._rendered.get((release, namespace))
+        if kept is not None and kept[0] == digest:
+            return kept[1]
+        found = self._render(release, namespace, values)
+        with self._lock:
+            self._rendered[(release, namespace)] = (digest, found)
         return found
 
     def _task_pods(self, namespace: str) -> tuple[Check, dict[str, Any]]:
