@@ -104,6 +104,16 @@ def obstacles(report: Report) -> list[str]:
             f"C emitter writes no comments). Spread over {cores} CPUs by forked workers, the floor is about "
             f"{(m['render_ms_per_project'] + m['write_ms_per_file']) / cores:.2f} ms a project."
         )
+    op = report.operator
+    big = op.get("cold 200")
+    if big and any(n.startswith("operator cold start") or n.startswith("a rotation") for n in missed):
+        out.append(
+            f"**Operator.** Of its {big['ours']:.1f} s to 200 agents Ready, {big['ours'] - big['ours applied']:.1f} s "
+            "come after its last write: the control plane starting the agent pods at its controllers' client rate "
+            "(kube-controller-manager's default of 20 requests/s). Its own part (objects applied, and a rotation) "
+            "is CPU on the machine's cores shared with the API server: per project one `helm template` of the "
+            "packaged chart (the one source of truth, run rather than re-implemented) and its writes."
+        )
     if GOALS["help"].text in missed:
         out.append("**--help.** click and the package's modules: see the start-up imports above.")
     return out
