@@ -81,7 +81,7 @@ class CountingKube(CachedKube):
             self.reads += 1
             return {"items": []}
         self.writes += 1
-        return dict(options["body"]) if method == "PATCH" else {}
+        return dict(options["body"]) if method in ("PATCH", "POST") else {}
 
 
 def synced(informer: Informer, *objects: dict[str, Any]) -> Informer:
@@ -132,3 +132,7 @@ def test_a_writes_answer_is_read_back_at_once() -> None:
     kube.delete("ConfigMap", "ns", "t")
     assert kube.get_owned("ConfigMap", "ns", "t") is None
     assert kube.writes == 2
+    agents = synced(Informer(None, "ClearMLAgent", "/x"))
+    kube = CountingKube([agents])
+    kube.create("ClearMLAgent", "ns", {"metadata": {"namespace": "ns", "name": "p", "resourceVersion": "5"}})
+    assert [a["metadata"]["name"] for a in kube.list("ClearMLAgent", "ns")] == ["p"] and kube.reads == 0

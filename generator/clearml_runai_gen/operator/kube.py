@@ -190,6 +190,13 @@ class CachedKube(Kube):
             self._put(live)
         return live
 
+    def create(self, kind: str, namespace: str, obj: Obj) -> Obj | None:
+        live = super().create(kind, namespace, obj)
+        if isinstance(live, dict) and kind != "Event":
+            live.setdefault("kind", kind)
+            self._put(live)  # auto mode sees its own ClearMLAgent at once, before the watch brings it
+        return live
+
     def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> Obj | None:
         live = super().patch_status(namespace, name, status)
         if isinstance(live, dict):
