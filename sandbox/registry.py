@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -14,6 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from .endpoints import free_port
 from .paths import ROOT
 
 
@@ -25,12 +25,6 @@ def build() -> Path:
     return Path(
         subprocess.run([str(ROOT / "ci" / "registry.sh"), "path"], capture_output=True, text=True).stdout.strip()
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _answers(address: str) -> bool:

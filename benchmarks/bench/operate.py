@@ -8,26 +8,20 @@ The finish lines are read through watches (the library's informer), never by pol
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from sandbox.endpoints import free_port, metrics_of
 
 from .cluster import Cluster
 from .config import CLI, HELM
 from .timing import BenchError
 
 AGENT_NAME = "app.kubernetes.io/name=clearml-runai-agent"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class OperatorProcess:
@@ -49,18 +43,11 @@ class OperatorProcess:
         deadline = time.monotonic() + 30
         while True:
             try:
-                text = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).read()
-                break
+                return metrics_of(self.metrics_port)
             except OSError:
                 if time.monotonic() > deadline or self.proc.poll() is not None:
                     raise BenchError(f"the operator's metrics did not answer; see {self.log}") from None
                 time.sleep(0.2)
-        out = {}
-        for line in text.decode().splitlines():
-            if line and not line.startswith("#"):
-                name, value = line.rsplit(" ", 1)
-                out[name] = float(value)
-        return out
 
     def peak_rss(self) -> int:
         """Bytes: the most resident memory the process has had (VmHWM)."""

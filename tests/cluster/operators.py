@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.cluster import Kube
+from sandbox.endpoints import free_port, metrics_of
 from sandbox.paths import cli
 from tests.conftest import ROOT, tool
 
@@ -35,12 +35,6 @@ from .conftest import decode
 OPERATOR_CHART = ROOT / "charts" / "clearml-runai-operator"
 CRD = OPERATOR_CHART / "crds" / "clearmlagents.clearml-runai.io.yaml"
 SYSTEM_NS = "clearml-runai-system"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
@@ -77,16 +71,6 @@ def spawn(
         text=True,
     )
     return proc, log, metrics, health
-
-
-def metrics_of(port: int) -> dict[str, float]:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            out[name] = float(value)
-    return out
 
 
 @dataclass

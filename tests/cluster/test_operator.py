@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.agent_harness import task_pod_name
+from sandbox.endpoints import metrics_of
 from sandbox.kai import Kai
 from sandbox.names import names
 from tests.conftest import ROOT
@@ -26,7 +27,6 @@ from .operators import (
     Operator,
     agent_objects,
     checksum_of,
-    metrics_of,
     project_namespace,
     rolled_with,
     rotate_source_keys,

@@ -13,7 +13,7 @@ from ..errors import ClusterError
 from ..kube import api_request
 from ..models import Obj
 from .informer import Informer, parse_selector
-from .spec import GROUP, MANAGER, PLURAL, VERSION
+from .spec import GROUP, MANAGED_SELECTOR, MANAGER, PLURAL, VERSION
 
 # every kind the agent chart renders (all namespaced), and the operator's own
 PATHS = {
@@ -166,7 +166,7 @@ class CachedKube(Kube):
         return super().get(kind, namespace, name)
 
     def get_owned(self, kind: str, namespace: str, name: str) -> Obj | None:
-        informer = self._informer(kind, parse_selector(f"app.kubernetes.io/managed-by={MANAGER}"))
+        informer = self._informer(kind, parse_selector(MANAGED_SELECTOR))
         if informer is None:
             return super().get(kind, namespace, name)
         return informer.get(namespace, name)

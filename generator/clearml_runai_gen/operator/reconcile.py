@@ -20,7 +20,7 @@ from ..models import AgentInstall, Obj
 from ..taskpods import TASK_POD_SELECTOR
 from .kube import CHART_KINDS, Kube
 from .objects import RenderError, covers, key, needs_apply, owned, render_chart, to_prune
-from .spec import MANAGER, AgentSpec, SpecError, parse_spec
+from .spec import MANAGED_SELECTOR, AgentSpec, SpecError, parse_spec
 from .status import (
     AGENT_UNAVAILABLE,
     APPLIED,
@@ -179,9 +179,7 @@ class Reconciler:
                 live_deploy = live
         for kind in CHART_KINDS:
             # by the operator's mark and the owner's uid: what an earlier spec (another project) applied too
-            for stale in to_prune(
-                self.kube.list(kind, ns, f"app.kubernetes.io/managed-by={MANAGER}"), desired, meta["uid"]
-            ):
+            for stale in to_prune(self.kube.list(kind, ns, MANAGED_SELECTOR), desired, meta["uid"]):
                 self.kube.delete(kind, ns, stale["metadata"]["name"])
                 outcome.pruned.append(f"{kind}/{stale['metadata']['name']}")
         checks.append(Check("objects applied", True, f"{len(desired)} objects of release {release}"))

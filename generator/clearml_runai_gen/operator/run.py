@@ -26,13 +26,12 @@ from .kube import CHART_KINDS, PATHS, CachedKube, Kube, cluster_path
 from .lease import Elector
 from .metrics import serve_metrics
 from .reconcile import Reconciler
-from .spec import GROUP, MANAGER, PLURAL, PROJECT_LABEL, VERSION
+from .spec import GROUP, MANAGED_SELECTOR, PLURAL, PROJECT_LABEL, VERSION
 from .watches import Watches
 from .workqueue import WorkQueue
 
 log = logging.getLogger("clearml-runai-operator")
 
-MANAGED_SELECTOR = f"app.kubernetes.io/managed-by={MANAGER}"
 RETRY_SECONDS = 5.0  # after a failed write or read of the API: level-triggered, so a retry is safe
 SYNC_SECONDS = 60.0  # workers wait this long at most for the informers' first LIST before they start
 
@@ -97,6 +96,7 @@ class Operator:
         self.config = config
         self.api = api
         self.informers = self._informers(api)
+        self.agents = self.informers[0]  # the ClearMLAgents, as their watch has them
         self.kube = CachedKube(api, self.informers)
         self.reconciler = Reconciler(self.kube, config.clearml_namespace)
         self.queue = WorkQueue()
@@ -141,7 +141,7 @@ class Operator:
     def _helm_event(self, _type: str, body: dict[str, Any]) -> None:
         """A helm release came or went in a namespace: its ClearMLAgents again (leave it alone, or take over)."""
         ns = str((body.get("metadata") or {}).get("namespace") or "")
-        for namespace, name in self.informers[0].names():
+        for namespace, name in self.agents.names():
             if namespace == ns:
                 self.queue.add((namespace, name))
 
@@ -239,7 +239,7 @@ class Operator:
                 continue
             for ns in self.reconciler.source_namespaces():
                 self.reconciler.invalidate(ns)
-            for key in self.informers[0].names():  # the ClearMLAgents as the watch has them
+            for key in self.agents.names():  # the ClearMLAgents as the watch has them
                 self.queue.add(key)
 
     def clearml_changed(self, namespace: str) -> None:

@@ -17,6 +17,7 @@ API_VERSION = f"{GROUP}/{VERSION}"
 
 # the field manager of every write, and the value of app.kubernetes.io/managed-by on what it applies
 MANAGER = "clearml-runai-operator"
+MANAGED_SELECTOR = f"app.kubernetes.io/managed-by={MANAGER}"  # on every object the operator applies
 # namespace annotation of auto mode: "off" keeps (or takes) the agent out of a project namespace
 AGENT_ANNOTATION = f"{GROUP}/agent"
 # label of a ClearMLAgent the operator made in auto mode (one a person made is never deleted by it)
