@@ -113,44 +113,46 @@ def test_upstream_chart_upgrade_re_renders_every_agent_reading_the_install(
     assert all("CLEARML_K8S_GLUE_KIND" in b["env"] for b in before.values())  # what chart 5.0.0 sets
     untouched = versions(agent_objects(kube, *bystander)), operator.agent(*bystander)["metadata"]["resourceVersion"]
 
-    ns, release, workdir = own
-    upgrade_clearml(
-        kube,
-        workdir,
-        ns,
-        release,
-        "b-5.3.2-gpu-template",
-        access_key=OWN_KEYS[0],
-        secret_key=OWN_KEYS[1],
-        values={"agentk8sglue": {"image": {"tag": "1.24-23"}, "basePodTemplate": {"labels": {"team": "vision-2"}}}},
-    )
-    started = time.monotonic()
-    for ns_p, p in readers:
-
-        def upgraded(ns_p: str = ns_p, p: str = p) -> bool:
-            now = rendered(kube, ns_p, p)
-            return (
-                now["image"] == before[p]["image"].replace(":1.24-21", ":1.24-23")
-                and "CLEARML_K8S_GLUE_KIND" not in now["env"]
-                and "team: vision-2" in now["template"]
-            )
-
-        wait_for(f"agent {p} re-rendered from chart 5.3.2", upgraded, timeout=ROLL_SECONDS)
-        ready = wait_for(
-            f"agent {p} Ready on the upgrade",
-            lambda ns_p=ns_p, p=p: (
-                (r := operator.ready(ns_p, p)).get("status") == "True"
-                and "chart 5.3.2" in json.dumps(operator.agent(ns_p, p)["status"])
-                and r
-            ),
-            timeout=60,
+    try:
+        ns, release, workdir = own
+        upgrade_clearml(
+            kube,
+            workdir,
+            ns,
+            release,
+            "b-5.3.2-gpu-template",
+            access_key=OWN_KEYS[0],
+            secret_key=OWN_KEYS[1],
+            values={"agentk8sglue": {"image": {"tag": "1.24-23"}, "basePodTemplate": {"labels": {"team": "vision-2"}}}},
         )
-        assert ready["reason"] == "Applied" and ready["observed"] == ready["generation"]
-        assert operator.agent(ns_p, p)["status"]["agentImage"].endswith(":1.24-23")
-    print(f"every agent re-rendered and Ready {time.monotonic() - started:.1f} s after helm upgrade")
-    after = versions(agent_objects(kube, *bystander)), operator.agent(*bystander)["metadata"]["resourceVersion"]
-    assert after == untouched, "the agent reading another install was written to"
-    turn_off(kube, operator, *bystander)  # the next test needs the other install read by its agent alone
+        started = time.monotonic()
+        for ns_p, p in readers:
+
+            def upgraded(ns_p: str = ns_p, p: str = p) -> bool:
+                now = rendered(kube, ns_p, p)
+                return (
+                    now["image"] == before[p]["image"].replace(":1.24-21", ":1.24-23")
+                    and "CLEARML_K8S_GLUE_KIND" not in now["env"]
+                    and "team: vision-2" in now["template"]
+                )
+
+            wait_for(f"agent {p} re-rendered from chart 5.3.2", upgraded, timeout=ROLL_SECONDS)
+            ready = wait_for(
+                f"agent {p} Ready on the upgrade",
+                lambda ns_p=ns_p, p=p: (
+                    (r := operator.ready(ns_p, p)).get("status") == "True"
+                    and "chart 5.3.2" in json.dumps(operator.agent(ns_p, p)["status"])
+                    and r
+                ),
+                timeout=60,
+            )
+            assert ready["reason"] == "Applied" and ready["observed"] == ready["generation"]
+            assert operator.agent(ns_p, p)["status"]["agentImage"].endswith(":1.24-23")
+        print(f"every agent re-rendered and Ready {time.monotonic() - started:.1f} s after helm upgrade")
+        after = versions(agent_objects(kube, *bystander)), operator.agent(*bystander)["metadata"]["resourceVersion"]
+        assert after == untouched, "the agent reading another install was written to"
+    finally:
+        turn_off(kube, operator, *bystander)  # the next test needs the other install read by its agent alone
 
 
 def test_rotation_in_another_clearml_namespace_rolls_its_agent_within_seconds(

@@ -410,6 +410,28 @@ def test_source_is_read_once_until_invalidated() -> None:
     assert calls == ["clearml", "clearml"]
 
 
+def test_a_change_seen_while_the_source_is_read_is_not_lost() -> None:
+    """A helm upgrade writes its objects one by one: a read that began before its last write may return the old
+    Deployment. The event of that write comes while the read runs; the read's result must not be kept."""
+    kube, rec, state = _world()
+    calls: list[str] = []
+    inner = rec._read_install
+
+    def read(ns: str, agent: str) -> Any:
+        calls.append(ns)
+        found = inner(ns, agent)
+        if len(calls) == 1:
+            rec.invalidate(ns)  # the watch saw a write while this read was under way
+        return found
+
+    rec._read_install = read  # type: ignore[assignment]
+    rec.install("clearml", "")
+    rec.install("clearml", "")
+    assert calls == ["clearml", "clearml"], "a read older than the last change was kept"
+    rec.install("clearml", "")
+    assert calls == ["clearml", "clearml"], "a read with no change under way must be kept"
+
+
 def test_helm_runs_once_per_input_and_one_render_per_agent_is_kept() -> None:
     """A rotation re-renders each agent once; the render it replaces is not kept (memory stays one per agent)."""
     _, rec, _ = _world()

@@ -59,6 +59,7 @@ class Reconciler:
         self._clock = clock
         self._lock = threading.Lock()
         self._installs: dict[tuple[str, str], AgentInstall | GenError] = {}
+        self._changes: dict[str, int] = {}  # ClearML namespace -> how many changes were seen in it
         self._rendered: dict[tuple[str, str], tuple[str, list[Obj]]] = {}  # (release, namespace) -> digest, objects
         self.sources: dict[tuple[str, str], str] = {}  # ClearMLAgent -> the ClearML namespace it reads
         self.results: dict[str, int] = {}
@@ -74,16 +75,20 @@ class Reconciler:
         return read_install(LiveSource(self.kube.api, namespace), agent or None)
 
     def install(self, namespace: str, agent: str) -> AgentInstall:
-        """The install read from `namespace`: read once, kept until `invalidate(namespace)`."""
+        """The install read from `namespace`: read once, kept until `invalidate(namespace)`. A read during which
+        a change was seen is used once but not kept (it may hold objects older than the change): the next
+        reconcile, which that change queued, reads again."""
         with self._lock:
             found = self._installs.get((namespace, agent))
+            seen = self._changes.get(namespace, 0)
         if found is None:
             try:
                 found = self._read_install(namespace, agent)
             except GenError as exc:
                 found = exc
             with self._lock:
-                self._installs[(namespace, agent)] = found
+                if self._changes.get(namespace, 0) == seen:
+                    self._installs[(namespace, agent)] = found
         if isinstance(found, GenError):
             raise found
         return found
@@ -91,6 +96,7 @@ class Reconciler:
     def invalidate(self, namespace: str) -> list[tuple[str, str]]:
         """Forget what was read from `namespace`; the ClearMLAgents that read it, to reconcile again."""
         with self._lock:
+            self._changes[namespace] = self._changes.get(namespace, 0) + 1
             for k in [k for k in self._installs if k[0] == namespace]:
                 del self._installs[k]
             return sorted(a for a, ns in self.sources.items() if ns == namespace)
