@@ -14,7 +14,7 @@ AGENT_STAMP := $(AGENT_VENV)/.installed
 SDK_VENV := .cache/clearml-sdk-venv
 SDK_STAMP := $(SDK_VENV)/.installed
 
-.PHONY: help venv agent-venv sdk-venv tools test test-unit test-chart test-cluster lint cluster-up cluster-down demo bench package clean
+.PHONY: help venv agent-venv sdk-venv tools renderer test test-unit test-chart test-cluster lint cluster-up cluster-down demo bench package clean
 
 help:
 	@echo "make demo          run the whole job on a local control plane, then clean up"
@@ -49,17 +49,23 @@ sdk-venv: $(SDK_STAMP)
 tools:
 	@ci/tools.sh
 
+# the operator's chart renderer (renderer/): helm's library in one process, .cache/renderer/bin/clearml-runai-render
+renderer:
+	@ci/build.sh renderer
+
 lint: venv
 	$(VENV)/bin/ruff check generator sandbox tests ci benchmarks
 	$(VENV)/bin/mypy
+	test -z "$$(gofmt -l renderer)"
+	cd renderer && go vet .
 
 test-unit: venv agent-venv sdk-venv
 	$(PY) -m pytest tests/unit -q
 
-test-chart: venv tools
+test-chart: venv tools renderer
 	$(PY) -m pytest tests/chart -q
 
-test: venv agent-venv sdk-venv tools
+test: venv agent-venv sdk-venv tools renderer
 	@ci/test.sh
 
 cluster-up:
@@ -72,12 +78,12 @@ cluster-down:
 	@TESTENV_RUN_DIR=.cache/testenv/run-kai ci/cluster.sh down
 	@KAI_VERSION=v0.17.0 TESTENV_RUN_DIR=.cache/testenv/run-v0.17.0 ci/cluster.sh down
 
-demo: venv agent-venv sdk-venv tools
+demo: venv agent-venv sdk-venv tools renderer
 	@ci/demo.sh
 
 # the tool is measured as a user installs it: `pip install .`, without the test extras
 BENCH_VENV := .cache/bench-venv
-bench: tools
+bench: tools renderer
 	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install -q --upgrade pip
 	$(BENCH_VENV)/bin/python -m pip install -q --upgrade --force-reinstall --no-deps .

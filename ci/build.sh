@@ -3,8 +3,8 @@
 # all: a hash of the Go files, go.mod and go.sum of the module and of the local modules it uses,
 # the Go version and the build flags; one build at a time per binary).
 #
-# usage: ci/build.sh testenv|kai|registry...   build them when their inputs changed
-#        ci/build.sh path testenv|kai|registry  print a binary's path
+# usage: ci/build.sh testenv|kai|registry|renderer...   build them when their inputs changed
+#        ci/build.sh path testenv|kai|registry|renderer  print a binary's path
 #        ci/build.sh kai-version                print the KAI release KAI_VERSION selects
 #
 #   testenv   .cache/testenv/bin/testenv: etcd, kube-apiserver, kube-controller-manager and
@@ -12,6 +12,8 @@
 #   kai       .cache/kai/<version>/bin/kai: the KAI scheduler and kwok (ci/kai), KAI from its
 #             release archive in ci/kai/upstream (checked against its sha256)
 #   registry  .cache/registry/bin/registry: the CNCF distribution registry (ci/registry)
+#   renderer  .cache/renderer/bin/clearml-runai-render: the operator's chart renderer (renderer/, helm's
+#             library at the pinned helm version); not a sandbox part but built by the same recipe
 #
 # Environment:
 #   KAI_VERSION         v0.16.8 (default, the LTS) or v0.17.0: each is built and cached apart
@@ -66,7 +68,8 @@ bin_path() {
         echo "$cache/kai/$v/bin/kai"
         ;;
     registry) echo "$cache/registry/bin/registry" ;;
-    *) die "no binary '$1': use testenv, kai or registry" ;;
+    renderer) echo "$cache/renderer/bin/clearml-runai-render" ;;
+    *) die "no binary '$1': use testenv, kai, registry or renderer" ;;
     esac
 }
 
@@ -132,6 +135,10 @@ build_testenv() {
     (cd "$repo_root/ci/testenv" && go build -p "$jobs" -trimpath -buildvcs=false -ldflags "$(testenv_ldflags)" -o "$1" .)
 }
 
+build_renderer() {
+    (cd "$repo_root/renderer" && go build -p "$jobs" -trimpath -buildvcs=false -ldflags "-s -w" -o "$1" .)
+}
+
 build_registry() {
     (cd "$repo_root/ci/registry" && go build -p "$jobs" -trimpath -buildvcs=false -ldflags "-s -w" -o "$1" .)
 }
@@ -174,6 +181,9 @@ build() {
     registry)
         build_if_changed registry "$bin" "-trimpath -buildvcs=false -ldflags=-s -w" "$repo_root/ci/registry"
         ;;
+    renderer)
+        build_if_changed renderer "$bin" "-trimpath -buildvcs=false -ldflags=-s -w" "$repo_root/renderer"
+        ;;
     kai)
         local v modfile
         v="$(kai_version)"
@@ -186,11 +196,11 @@ build() {
 
 case "${1:-}" in
 path)
-    [[ $# == 2 ]] || die "usage: ci/build.sh path testenv|kai|registry"
+    [[ $# == 2 ]] || die "usage: ci/build.sh path testenv|kai|registry|renderer"
     bin_path "$2"
     ;;
 kai-version) kai_version ;;
-testenv | kai | registry)
+testenv | kai | registry | renderer)
     command -v go >/dev/null || die "go is not installed"
     for b in "$@"; do
         bin_path "$b" >/dev/null

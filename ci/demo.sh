@@ -11,4 +11,4 @@ cleanup() {
   if [[ $started_here == 1 ]]; then ci/cluster.sh down >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
-PATH="$PWD/.cache/tools:$PWD/.venv/bin:$PATH" .venv/bin/python ci/demo.py
+PATH="$PWD/.cache/tools:$PWD/.cache/renderer/bin:$PWD/.venv/bin:$PATH" .venv/bin/python ci/demo.py

@@ -13,6 +13,9 @@ PY=.venv/bin/python
 start=$(date +%s)
 .venv/bin/ruff check generator sandbox tests ci benchmarks
 .venv/bin/mypy
+unformatted=$(gofmt -l renderer)
+[[ -z $unformatted ]] || { echo "gofmt: not formatted: $unformatted (run gofmt -w renderer)" >&2; exit 1; }
+(cd renderer && go vet .)
 "$PY" -m pytest -m "not cluster" -q
 
 # The tests' own KAI runs as runai-scheduler; the scenario of KAI's open-source names starts a second

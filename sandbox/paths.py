@@ -12,6 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TOOLS = Path(os.environ.get("CLEARML_RUNAI_TOOLS_DIR") or ROOT / ".cache" / "tools")
 PINNED_TOOLS = ("helm", "helm3", "kubectl")
 CHART = ROOT / "charts" / "clearml-runai-agent"
+# the operator's chart renderer (renderer/), as ci/build.sh builds it
+RENDERER = ROOT / ".cache" / "renderer" / "bin" / "clearml-runai-render"
 # the console script pip installed beside the running interpreter (the venv's, in tests and benchmarks)
 CLI = Path(sys.executable).parent / "clearml-runai-gen"
 
@@ -30,6 +32,12 @@ def tool(name: str) -> str:
     if not path.exists():
         raise RuntimeError(f"{path} is missing: run `make tools` (ci/tools.sh)")
     return str(path)
+
+
+def renderer() -> str:
+    if not RENDERER.exists():
+        raise RuntimeError(f"{RENDERER} is missing: run `make renderer` (ci/build.sh renderer)")
+    return str(RENDERER)
 
 
 def cli() -> str:

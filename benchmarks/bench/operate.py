@@ -18,7 +18,7 @@ from typing import Any
 from sandbox.endpoints import free_port, metrics_of
 
 from .cluster import Cluster
-from .config import CLI, HELM
+from .config import CLI, RENDERER
 from .timing import BenchError
 
 AGENT_NAME = "app.kubernetes.io/name=clearml-runai-agent"
@@ -34,7 +34,8 @@ class OperatorProcess:
             "--resync-seconds", str(resync), "--health-address", f"127.0.0.1:{free_port()}",
             "--metrics-address", f"127.0.0.1:{self.metrics_port}",
         ]  # fmt: skip
-        env = {**cluster.env, "CLEARML_RUNAI_HELM": str(HELM["helm v4"])}
+        # the chart rendered as the operator's image renders it: by clearml-runai-render (renderer/)
+        env = {**cluster.env, "CLEARML_RUNAI_RENDERER": str(RENDERER)}
         self.started = time.perf_counter()
         self.proc = subprocess.Popen([str(a) for a in args], env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
         self.log = log

@@ -2,8 +2,10 @@
 operate` started with that chart's Deployment's args and env and a token of its ServiceAccount (so its
 ClusterRole is what is proven).
 
-What differs from the pod: the process runs from the venv, not the image; helm is the pinned binary
-(CLEARML_RUNAI_HELM); the health and metrics addresses are free local ports instead of the container's.
+What differs from the pod: the process runs from the venv, not the image; the chart is rendered by the renderer
+as ci/build.sh built it (CLEARML_RUNAI_RENDERER; the image builds the same source) or, with rendering="helm", by
+the pinned helm binary (CLEARML_RUNAI_HELM); the health and metrics addresses are free local ports instead of
+the container's.
 The chart is installed with replicaCount 0, so that no stand-in pod of the operator runs beside it.
 
 ``running_operator(kube, clearml_ns, workdir, resync)`` installs the chart and runs the operator (a context
@@ -27,7 +29,7 @@ from typing import Any
 
 from sandbox.cluster import Kube
 from sandbox.endpoints import free_port, metrics_of
-from sandbox.paths import cli
+from sandbox.paths import RENDERER, cli, renderer
 from tests.conftest import ROOT, tool
 
 from .conftest import decode
@@ -53,9 +55,11 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
 
 
 def spawn(
-    container: dict[str, Any], kubeconfig: str, workdir: Path, name: str
+    container: dict[str, Any], kubeconfig: str, workdir: Path, name: str, rendering: str = "renderer"
 ) -> tuple[subprocess.Popen[str], Path, int, int]:
-    """`operate` as the chart's container runs it: its args and env; POD_NAME (the downward API's) is `name`."""
+    """`operate` as the chart's container runs it: its args and env; POD_NAME (the downward API's) is `name`.
+    `rendering`: "renderer" (clearml-runai-render, as the image has it) or "helm" (a `helm template` per agent,
+    as a pip install without the renderer has it)."""
     health, metrics = free_port(), free_port()
     args = [a for a in container["args"] if not a.startswith(("--health-address", "--metrics-address"))]
     args += [f"--health-address=127.0.0.1:{health}", f"--metrics-address=127.0.0.1:{metrics}"]
@@ -65,12 +69,19 @@ def spawn(
     log = workdir / f"{name}.log"
     proc = subprocess.Popen(
         [cli(), *args, "--kubeconfig", kubeconfig],
-        env={"PATH": os.environ["PATH"], "CLEARML_RUNAI_HELM": tool("helm"), **env},
+        env={"PATH": os.environ["PATH"], **RENDERING[rendering](), **env},
         stdout=log.open("a"),
         stderr=subprocess.STDOUT,
         text=True,
     )
     return proc, log, metrics, health
+
+
+RENDERING = {
+    "renderer": lambda: {"CLEARML_RUNAI_RENDERER": renderer()},
+    "helm": lambda: {"CLEARML_RUNAI_HELM": tool("helm")},
+}
+RENDERED_BY = {"renderer": "the chart rendered by " + str(RENDERER), "helm": "the chart rendered by helm template"}
 
 
 @dataclass
@@ -83,6 +94,7 @@ class Operator:
     container: dict[str, Any]
     kubeconfig: str
     workdir: Path
+    rendering: str
 
     def metrics(self) -> dict[str, float]:
         return metrics_of(self.metrics_port)
@@ -108,7 +120,9 @@ def chart_container(kube: Kube) -> dict[str, Any]:
 
 
 @contextmanager
-def running_operator(kube: Kube, clearml: str, workdir: Path, resync: float) -> Iterator[Operator]:
+def running_operator(
+    kube: Kube, clearml: str, workdir: Path, resync: float, rendering: str = "renderer"
+) -> Iterator[Operator]:
     kube.kubectl("apply", "--server-side", "-f", str(CRD))
     kube.kubectl("wait", "--for=condition=Established", "crd/clearmlagents.clearml-runai.io", "--timeout=60s")
     kube.kubectl("create", "namespace", SYSTEM_NS, check=False)
@@ -130,13 +144,14 @@ def running_operator(kube: Kube, clearml: str, workdir: Path, resync: float) -> 
     container = chart_container(kube)
     sa = kube.get("deployment", SYSTEM_NS, "clearml-runai-operator")["spec"]["template"]["spec"]["serviceAccountName"]
     kubeconfig = kube.service_account_kubeconfig(SYSTEM_NS, sa, workdir)
-    proc, log, metrics, health = spawn(container, kubeconfig, workdir, "operator-a")
-    op = Operator(kube, proc, log, metrics, clearml, container, kubeconfig, workdir)
+    proc, log, metrics, health = spawn(container, kubeconfig, workdir, "operator-a", rendering)
+    op = Operator(kube, proc, log, metrics, clearml, container, kubeconfig, workdir, rendering)
     try:
         wait_for(
             "the operator's health endpoint",
             lambda: urllib.request.urlopen(f"http://127.0.0.1:{health}/healthz", timeout=2).status == 200,
         )
+        assert RENDERED_BY[rendering] in log.read_text(), log.read_text()[-2000:]
         yield op
     finally:
         stopped = time.monotonic()

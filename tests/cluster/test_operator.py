@@ -350,7 +350,9 @@ def test_killed_mid_reconcile_converges_and_one_replica_writes(kube: Kube, opera
     ClearMLAgent and one set of objects each; the first restarted stands by; the second stopped gives the
     Lease up and the first takes it at once. Last in the module: it leaves operator-a leading again."""
     wait_for("operator-a holding the Lease", lambda: lease_holder(kube) == "operator-a")
-    proc_b, log_b, metrics_b, _ = spawn(operator.container, operator.kubeconfig, operator.workdir, "operator-b")
+    proc_b, log_b, metrics_b, _ = spawn(
+        operator.container, operator.kubeconfig, operator.workdir, "operator-b", operator.rendering
+    )
     try:
         wait_for("operator-b standing by", lambda: metrics_of(metrics_b)["clearml_runai_leader"] == 0)
         assert operator.metrics()["clearml_runai_leader"] == 1
@@ -377,7 +379,7 @@ def test_killed_mid_reconcile_converges_and_one_replica_writes(kube: Kube, opera
         assert all(k == kinds[0] for k in kinds) and len(set(kinds[0])) == len(kinds[0]), kinds
         # restarted, operator-a stands by: it writes nothing while operator-b holds the Lease
         operator.proc, operator.log, operator.metrics_port, _ = spawn(
-            operator.container, operator.kubeconfig, operator.workdir, "operator-a"
+            operator.container, operator.kubeconfig, operator.workdir, "operator-a", operator.rendering
         )
         wait_for("operator-a standing by", lambda: operator.metrics()["clearml_runai_leader"] == 0)
         time.sleep(RESYNC + 1)

@@ -64,7 +64,9 @@ def other(kube: Kube, tmp_path_factory: pytest.TempPathFactory) -> str:
 def operator(
     kube: Kube, own: tuple[str, str, Path], other: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Operator]:
-    with running_operator(kube, own[0], tmp_path_factory.mktemp("operator"), RESYNC) as op:
+    # rendering by `helm template` per agent, as a pip install without the renderer has it (test_operator.py runs
+    # the renderer the image has)
+    with running_operator(kube, own[0], tmp_path_factory.mktemp("operator"), RESYNC, rendering="helm") as op:
         yield op
 
 

@@ -7,6 +7,7 @@ import copy
 import json
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -503,12 +504,40 @@ def test_the_cli_starts_without_kopf() -> None:
         (["--kubeconfig", "/nonexistent/kubeconfig"], 1, "kubeconfig /nonexistent/kubeconfig does not exist"),
     ],
 )
-def test_operate_refuses_bad_options_in_one_line(args: list[str], code: int, message: str) -> None:
+def test_operate_refuses_bad_options_in_one_line(
+    args: list[str], code: int, message: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from tests.conftest import gen
 
+    helm = tmp_path / "helm"  # found, so that the option is what is refused
+    helm.write_text("#!/bin/sh\n")
+    helm.chmod(0o755)
+    monkeypatch.setenv("CLEARML_RUNAI_HELM", str(helm))
     exit_code, out, err = gen(["operate", *args])
     assert exit_code == code and out == ""
     assert err.startswith(f"error: {message}") and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "env,message",
+    [
+        ({"CLEARML_RUNAI_RENDERER": "/nonexistent/clearml-runai-render"}, "CLEARML_RUNAI_RENDERER is "),
+        ({"PATH": "/nonexistent"}, "no helm is on PATH; install helm or set CLEARML_RUNAI_HELM"),
+    ],
+    ids=["renderer not there", "neither renderer nor helm"],
+)
+def test_operate_without_a_way_to_render_says_so_before_it_starts(
+    env: dict[str, str], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import gen
+
+    monkeypatch.delenv("CLEARML_RUNAI_HELM", raising=False)
+    monkeypatch.delenv("CLEARML_RUNAI_RENDERER", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    exit_code, out, err = gen(["operate", "--kubeconfig", "/nonexistent/kubeconfig"])
+    assert exit_code == 1 and out == "" and "Traceback" not in err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
 
 
 def test_operate_without_kopf_says_which_extra(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from ..cluster import Cluster
-from ..config import BENCH_LABEL, CHART, CLI, HELM, ROOT, SEED_INSTALL
+from ..config import BENCH_LABEL, CHART, CLI, HELM, RENDERER, ROOT, SEED_INSTALL
 from ..inputs import install_upstream
 from ..operate import AGENT_NAME, OperatorProcess, Watch, agent_ready, deployment_available, objects_applied
 from ..report import Row, Target
@@ -332,10 +332,42 @@ def _memory(s: Setting, n: int) -> None:
     s.remove(tag)
 
 
+def _render_cost(s: Setting) -> None:
+    """One agent's chart rendered, the two ways the operator has: its renderer process (the image's) and a
+    `helm template` process per render (a pip install without the renderer). Alternating, one run."""
+    from clearml_runai_gen.operator.objects import ChartRenderer, render_chart
+    from clearml_runai_gen.parse import load_document
+
+    out = s.ctx.work / "render-cost.values.yaml"
+    run([CLI, "render", "--project", "cost", "--clearml-namespace", SOURCE.namespace, "-o", out], s.cluster.helm_env)
+    values = load_document(out.read_text(), str(out), "")
+    out.unlink()
+    renderer, ns = ChartRenderer(str(RENDERER)), values["runai"]["namespace"]
+    times: dict[str, list[float]] = {"renderer": [], "helm": []}
+
+    def helm(*args: Any) -> Any:
+        return render_chart(*args, helm=str(HELM["helm v4"]))
+
+    try:
+        renderer("clearml-runai-cost", ns, values)  # its start, once per operator process
+        for _ in range(3 if s.ctx.quick else 31):
+            for way, render in (("renderer", renderer), ("helm", helm)):
+                t0 = time.perf_counter()
+                render("clearml-runai-cost", ns, values)
+                times[way].append(time.perf_counter() - t0)
+    finally:
+        renderer.close()
+    s.ctx.report.rows += [
+        Row("7", "render one agent's chart: clearml-runai-render (the image's; one process)", times["renderer"]),
+        Row("7", "render one agent's chart: a helm template process (no renderer)", times["helm"]),
+    ]
+
+
 def run_section(ctx: Context) -> None:
     log("7: the operator (set-up: its CRD, a clearml 3.10.5 install of its own)")
     s = _setup(ctx)
     try:
+        _render_cost(s)
         _cold_starts(s)
         _steady(s, SIZES[-1])
         _memory(s, 500)

@@ -1,18 +1,24 @@
 """The objects of one agent: what the packaged chart renders for the planned values, owned by its ClearMLAgent.
 
-The chart in the package is the one source of truth: `helm template` renders it (the same binary a person
-would install it with), the values go in on stdin (they hold credentials: never on disk or in argv).
+The chart in the package is the one source of truth, rendered by helm: by clearml-runai-render (renderer/: helm's
+library at the pinned version in one long-lived process, as `helm template` renders) when it is there, else by a
+`helm template` process per render (the same binary a person would install it with; ~50 ms of CPU to start each).
+The values go in on stdin either way (they hold credentials: never on disk or in argv).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import json
 import os
 import re
+import selectors
 import shutil
 import subprocess
+import threading
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -23,6 +29,8 @@ from .spec import MANAGER
 
 HELM_ENV = "CLEARML_RUNAI_HELM"
 HELM_TIMEOUT = 60.0
+RENDERER = "clearml-runai-render"
+RENDERER_ENV = "CLEARML_RUNAI_RENDERER"
 
 
 class RenderError(GenError):
@@ -41,7 +49,6 @@ def helm_binary() -> str:
 def render_chart(release: str, namespace: str, values: Obj, helm: str | None = None) -> list[Obj]:
     """The chart's objects for `values`, as `helm template` prints them (parsed)."""
     from ..emit import _prune  # what `render` writes: empty values left to the chart's defaults
-    from ..parse import load_stream
 
     helm = helm or helm_binary()
     cmd = [helm, "template", release, str(chart_path()), "--namespace", namespace, "--values", "-"]
@@ -52,10 +59,114 @@ def render_chart(release: str, namespace: str, values: Obj, helm: str | None = N
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise RenderError(f"helm template of {release} did not run ({exc}); check {HELM_ENV} or PATH") from None
     if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        raise RenderError(f"helm template of {release} failed: {last}")
-    docs = load_stream(done.stdout, f"helm template {release}", "report it: the packaged chart renders no YAML")
+        raise RenderError(f"helm template of {release} failed: {helm_message(done.stderr)}")
+    return _objects(done.stdout, release)
+
+
+def _objects(manifest: str, release: str) -> list[Obj]:
+    from ..parse import load_stream
+
+    docs = load_stream(manifest, f"helm template {release}", "report it: the packaged chart renders no YAML")
     return [d for d in docs if isinstance(d, dict) and d.get("kind")]
+
+
+def helm_message(text: str) -> str:
+    """helm's error in one line: without its `Error:` prefix and its `--debug` hint, and a template's `fail`
+    message without the template's position in front of it (the chart's messages say what to fix)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip() and "--debug flag" not in line]
+    message = " ".join(lines).removeprefix("Error: ") or "no message"
+    found = re.search(r"execution error at \([^)]*\): (.*)", message)
+    return found.group(1) if found else message
+
+
+def renderer_binary() -> str | None:
+    """clearml-runai-render, when it is there: $CLEARML_RUNAI_RENDERER, else on PATH."""
+    found = os.environ.get(RENDERER_ENV) or shutil.which(RENDERER)
+    if found and not os.access(found, os.X_OK):
+        raise RenderError(f"{RENDERER_ENV} is {found}, which is not an executable file: build it (make renderer)")
+    return found or None
+
+
+Render = Callable[[str, str, Obj], list[Obj]]  # (release, namespace, values) -> the chart's objects
+
+
+def chart_renderer() -> Render:
+    """How the operator renders: clearml-runai-render when it is there, else `helm template`; when neither is,
+    one line now rather than in every ClearMLAgent's status."""
+    binary = renderer_binary()
+    if binary:
+        return ChartRenderer(binary)
+    helm_binary()
+    return render_chart
+
+
+class ChartRenderer:
+    """The chart rendered by clearml-runai-render: one process started once (again after it died), one request
+    at a time; what it prints for a release is what `helm template` prints (tests/chart/test_renderer.py)."""
+
+    def __init__(self, binary: str, timeout: float = HELM_TIMEOUT) -> None:
+        self.binary = binary
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[str] | None = None
+
+    def __call__(self, release: str, namespace: str, values: Obj) -> list[Obj]:
+        from ..emit import _prune
+
+        request = json.dumps({"release": release, "namespace": namespace, "values": json.dumps(_prune(values))})
+        with self._lock:
+            line = self._ask(request, release)
+        try:
+            answer = json.loads(line)
+        except ValueError:
+            answer = {"error": "it printed what is not an answer"}
+        if not isinstance(answer, dict) or "manifest" not in answer:
+            error = answer.get("error") if isinstance(answer, dict) else None
+            raise RenderError(f"helm template of {release} failed: {helm_message(str(error or 'no answer'))}")
+        return _objects(str(answer["manifest"]), release)
+
+    def _ask(self, request: str, release: str) -> str:
+        proc = self._process()
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            proc.stdin.write(request + "\n")
+            proc.stdin.flush()
+            with selectors.DefaultSelector() as sel:
+                sel.register(proc.stdout, selectors.EVENT_READ)
+                line = proc.stdout.readline() if sel.select(self.timeout) else None
+        except OSError:  # it was gone before the request was written
+            line = ""
+        if line:
+            return line
+        # it hangs (None), or it stopped (an empty line, the end of its output): the next render starts a new one
+        problem = f"did not answer for {release} within {self.timeout:.0f} s"
+        if line is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
+            said = helm_message(proc.stderr.read()[-2000:]) if proc.stderr and proc.poll() is not None else ""
+            problem = f"stopped while it rendered {release}" + (f": {said}" if said != "no message" else "")
+        self.close()
+        raise RenderError(f"{RENDERER} ({self.binary}) {problem}")
+
+    def _process(self) -> subprocess.Popen[str]:
+        if self._proc is None or self._proc.poll() is not None:
+            try:
+                self._proc = subprocess.Popen(
+                    [self.binary, str(chart_path())],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,  # one line when it cannot start (the chart unreadable)
+                    text=True,
+                )
+            except OSError as exc:
+                raise RenderError(f"{RENDERER} ({self.binary}) did not start ({exc}); check {RENDERER_ENV}") from None
+        return self._proc
+
+    def close(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            proc.kill()
+            proc.wait()
 
 
 def owned(objects: list[Obj], owner: Obj) -> list[Obj]:

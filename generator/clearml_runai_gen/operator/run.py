@@ -25,6 +25,7 @@ from .informer import Informer
 from .kube import CHART_KINDS, PATHS, CachedKube, Kube, cluster_path
 from .lease import Elector
 from .metrics import serve_metrics
+from .objects import RENDERER, ChartRenderer, Render, chart_renderer, render_chart
 from .reconcile import Reconciler
 from .spec import GROUP, MANAGED_SELECTOR, PLURAL, PROJECT_LABEL, VERSION
 from .watches import Watches
@@ -92,13 +93,14 @@ def connection_info(api: Any) -> Any:
 class Operator:
     """The moving parts apart from kopf: queue, workers, resync, ClearML watch. Started and stopped by kopf's hooks."""
 
-    def __init__(self, config: OperatorConfig, api: Any) -> None:
+    def __init__(self, config: OperatorConfig, api: Any, render: Render = render_chart) -> None:
         self.config = config
         self.api = api
         self.informers = self._informers(api)
         self.agents = self.informers[0]  # the ClearMLAgents, as their watch has them
         self.kube = CachedKube(api, self.informers)
-        self.reconciler = Reconciler(self.kube, config.clearml_namespace)
+        self.render = render
+        self.reconciler = Reconciler(self.kube, config.clearml_namespace, render=render)
         self.queue = WorkQueue()
         self.stopping = threading.Event()
         self.watches = Watches(self._watch_clearml, config.clearml_namespace)
@@ -175,6 +177,8 @@ class Operator:
         self.stopping.set()
         self.watches.stop()
         self.queue.close()
+        if isinstance(self.render, ChartRenderer):
+            self.render.close()
         if self.elector is not None:
             self.elector.release()
 
@@ -312,8 +316,9 @@ def operate(config: OperatorConfig) -> None:
     from ..kube import load_api_client
 
     config.check()
+    render = chart_renderer()
     api = load_api_client(config.kubeconfig, config.context)
-    operator = Operator(config, api)
+    operator = Operator(config, api, render)
     registry = kopf.OperatorRegistry()
 
     @kopf.on.startup(registry=registry)
@@ -343,7 +348,12 @@ def operate(config: OperatorConfig) -> None:
 
     liveness = None if config.health_address == "off" else f"http://{config.health_address}/healthz"
     started = time.monotonic()
-    log.info("operator starting (ClearML namespace %s, auto mode %s)", config.clearml_namespace, config.all_projects)
+    log.info(
+        "operator starting (ClearML namespace %s, auto mode %s, the chart rendered by %s)",
+        config.clearml_namespace,
+        config.all_projects,
+        render.binary if isinstance(render, ChartRenderer) else f"helm template per agent ({RENDERER} not found)",
+    )
     try:
         kopf.run(registry=registry, clusterwide=True, standalone=True, liveness_endpoint=liveness)
     finally:
