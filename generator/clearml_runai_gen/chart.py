@@ -28,7 +28,7 @@ def _defaults() -> dict[str, Any]:
 
     path = chart_path() / "values.yaml"
     try:
-        data = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
+        data = YAML(typ="safe", pure=False).load(path.read_text(encoding="utf-8"))  # libyaml: ~8x faster
     except (OSError, ValueError) as exc:
         raise GenError(f"the chart's {path.name} cannot be read ({exc}); reinstall clearml-runai") from None
     if not isinstance(data, dict):
