@@ -136,15 +136,138 @@ def _overlay(base: Obj, overlay: Obj) -> Obj:
 
 
 def schema_problem(values: Obj) -> tuple[str, str] | None:
-    """The chart schema's first objection to `values` merged over the chart's defaults (what helm checks)."""
+    """The chart schema's first objection to `values` merged over the chart's defaults (what helm checks).
+
+    Values that `surely_valid` passes need no more (what render writes nearly always is; importing jsonschema
+    alone costs ~50 ms, a quarter of a render); any other values go to jsonschema, whose verdict and
+    message stand."""
+    merged = _overlay(chart.defaults(shared=True), prune(values, chart.schema()))
+    if surely_valid(merged, chart.schema()):
+        return None
     from jsonschema.exceptions import best_match
 
-    merged = _overlay(chart.defaults(shared=True), prune(values, chart.schema()))
     error = best_match(_validator().iter_errors(merged))
     if error is None:
         return None
     place = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path).lstrip(".")
     return place or "top level", _schema_words(error)
+
+
+# the keywords `surely_valid` decides on (draft 7); a schema with any other (but these, which decide nothing)
+# makes it unsure
+_ANNOTATIONS = frozenset({"$schema", "$id", "title", "description", "default", "examples", "$comment"})
+_TYPES: dict[str, Any] = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+}
+
+
+def surely_valid(instance: Any, schema: Any) -> bool:
+    """True only when `instance` is valid against `schema` (JSON Schema draft 7, as jsonschema decides); False
+    when it is not, or when this cannot tell. A pure subset for speed; jsonschema decides the rest."""
+    return _decide(instance, schema, schema) is True
+
+
+def _decide(instance: Any, schema: Any, root: Any) -> bool | None:
+    """Valid (True), not valid (False), or cannot tell (None: a keyword, a reference or a value this does not
+    decide on, such as a float where an integer may be)."""
+    if isinstance(schema, bool):
+        return schema
+    if not isinstance(schema, dict):
+        return None
+    if "$ref" in schema:  # draft 7: a $ref's siblings are ignored
+        ref = schema["$ref"]
+        if not isinstance(ref, str) or not ref.startswith("#/"):
+            return None
+        target = root
+        for part in ref[2:].split("/"):
+            part = part.replace("~1", "/").replace("~0", "~")
+            if not isinstance(target, dict) or part not in target:
+                return None
+            target = target[part]
+        return _decide(instance, target, root)
+    return _all(_keyword(key, rule, instance, schema, root) for key, rule in schema.items())
+
+
+def _all(results: Iterator[bool | None]) -> bool | None:
+    unknown = False
+    for result in results:
+        if result is False:
+            return False
+        unknown = unknown or result is None
+    return None if unknown else True
+
+
+def _keyword(key: str, rule: Any, instance: Any, schema: Obj, root: Any) -> bool | None:
+    if key in _ANNOTATIONS:
+        return True
+    if key == "type":
+        kinds = rule if isinstance(rule, list) else [rule]
+        if isinstance(instance, float) and "integer" in kinds:
+            return None  # 1.0 is an integer to draft 7
+        return any(k in _TYPES and _TYPES[k](instance) for k in kinds) if all(k in _TYPES for k in kinds) else None
+    if key in ("properties", "additionalProperties", "required"):
+        return True if not isinstance(instance, dict) else _object(key, rule, instance, schema, root)
+    if key in ("items", "minItems", "maxItems", "uniqueItems"):
+        return True if not isinstance(instance, list) else _array(key, rule, instance, root)
+    if key in ("pattern", "minLength", "maxLength"):
+        if not isinstance(instance, str):
+            return True
+        if key == "pattern":
+            return re.search(rule, instance) is not None if isinstance(rule, str) else None
+        if not isinstance(rule, int):
+            return None
+        return len(instance) >= rule if key == "minLength" else len(instance) <= rule
+    if key in ("minimum", "maximum"):
+        if isinstance(instance, bool) or not isinstance(instance, int | float):
+            return True
+        if not isinstance(rule, int | float):
+            return None
+        return instance >= rule if key == "minimum" else instance <= rule
+    if key == "enum":  # strings and integers: JSON's equality is Python's for them
+        plain = isinstance(instance, str) or (isinstance(instance, int) and not isinstance(instance, bool))
+        if not plain or not isinstance(rule, list):
+            return None
+        return any(type(instance) is type(r) and instance == r for r in rule)
+    if key == "oneOf" and isinstance(rule, list):
+        results = [_decide(instance, sub, root) for sub in rule]
+        return None if None in results else results.count(True) == 1
+    return None  # a keyword this does not decide on
+
+
+def _object(key: str, rule: Any, instance: Obj, schema: Obj, root: Any) -> bool | None:
+    if key == "required":
+        return all(name in instance for name in rule) if isinstance(rule, list) else None
+    properties = schema.get("properties") or {}
+    if key == "properties":
+        if not isinstance(rule, dict):
+            return None
+        return _all(_decide(value, rule[name], root) for name, value in instance.items() if name in rule)
+    if "patternProperties" in schema or not isinstance(properties, dict):
+        return None
+    extra = [value for name, value in instance.items() if name not in properties]
+    return _all(_decide(value, rule, root) for value in extra)
+
+
+def _array(key: str, rule: Any, instance: list[Any], root: Any) -> bool | None:
+    if key == "items":
+        if not isinstance(rule, dict | bool):
+            return None  # a list of schemas, one per place
+        return _all(_decide(item, rule, root) for item in instance)
+    if key == "uniqueItems":  # strings only: their equality is JSON's
+        if rule is False:
+            return True
+        if not all(isinstance(i, str) for i in instance):
+            return None
+        return len(set(instance)) == len(instance)
+    if not isinstance(rule, int):
+        return None
+    return len(instance) >= rule if key == "minItems" else len(instance) <= rule
 
 
 def _schema_words(error: Any) -> str:
