@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from .detect import read_install
 from .emit import render_gitops, render_secret, render_values
 from .errors import GenError, InputError
-from .models import AgentInstall, DeliveryOptions, Plan, ProjectOptions
+from .models import AgentInstall, DeliveryOptions, Obj, Plan, ProjectOptions
 from .plan import make_plan
 from .secret import separate_credentials
 from .source import Source
@@ -62,9 +62,14 @@ def render_files(
     """Render what `request` asks for and write every file of it, or none: each target is checked before
     anything is rendered, and the files are committed together once all of them are staged."""
     with transaction(request.show_secrets) as tx:
-        options = request.project_options(lambda: runai_projects(source.api))  # type: ignore[attr-defined]
-        placed = _place_live(request, source, options)
-        options, lookup_notes = placed
+        labelled: list[Obj] = []  # --all-projects: the project namespaces, listed once, also to place them
+
+        def listed() -> list[tuple[str, str]]:
+            labelled.extend(project_namespaces(source.api))  # type: ignore[attr-defined]
+            return runai_projects(labelled)
+
+        options = request.project_options(listed)
+        options, lookup_notes = _place_live(request, source, options, labelled if request.all_projects else None)
         targets = request.plan_targets(tx, options)
         results = render_many(source, options, agent, progress, Output(request.delivery))
         items: list[tuple[Target, str]] = []
@@ -81,19 +86,21 @@ def render_files(
 
 
 def _place_live(
-    request: RenderRequest, source: Source, options: list[ProjectOptions]
+    request: RenderRequest, source: Source, options: list[ProjectOptions], namespaces: list[Obj] | None = None
 ) -> tuple[list[ProjectOptions], tuple[str, ...]]:
-    """Live: the namespaces are read once, for where each project lives and what it enforces. When they cannot
-    be read (no cluster-wide right), the install may still be: go on, and say what was not checked."""
+    """Live: the namespaces are read once, for where each project lives and what it enforces (with
+    --all-projects, `namespaces` are the project namespaces already listed, all that is needed). When they
+    cannot be read (no cluster-wide right), the install may still be: go on, and say what was not checked."""
     api = getattr(source, "api", None)
     if api is None:
         return options, ()
     from .projects import list_namespaces
 
-    try:
-        namespaces = list_namespaces(api)
-    except GenError as exc:
-        return options, (request.unplaced_note(str(exc)),)
+    if namespaces is None:
+        try:
+            namespaces = list_namespaces(api)
+        except GenError as exc:
+            return options, (request.unplaced_note(str(exc)),)
     return request.place(options, namespaces), ()
 
 
@@ -176,12 +183,17 @@ def load_values(path: str) -> dict[str, Any]:
     return data
 
 
-def runai_projects(api: Any) -> list[tuple[str, str]]:
-    """(project, namespace) of every Run:ai project: namespaces labelled runai/queue. One list call."""
+def project_namespaces(api: Any) -> list[Obj]:
+    """Every Run:ai project's namespace: the namespaces labelled runai/queue. One list call."""
     from .kube import list_objects
 
+    return list_objects(api, "Namespace", selector="runai/queue")
+
+
+def runai_projects(namespaces: list[Obj]) -> list[tuple[str, str]]:
+    """(project, namespace) of every Run:ai project among `namespaces`."""
     out = []
-    for ns in list_objects(api, "Namespace", selector="runai/queue"):
+    for ns in namespaces:
         name = ns["metadata"]["name"]
         project = (ns["metadata"].get("labels") or {}).get("runai/queue") or name.removeprefix("runai-")
         out.append((project, name))

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from ruamel.yaml import YAML
@@ -12,6 +15,7 @@ from ruamel.yaml import YAML
 from sandbox.corpus.cases import SECRETS, find
 from sandbox.corpus.install import install
 from sandbox.names import names
+from tests.conftest import gen
 
 from .conftest import CHART, Kube, unique
 
@@ -57,6 +61,52 @@ def test_all_projects_render_one_file_each_from_one_read(kube: Kube, clearml: tu
         assert len(worker_ids) == len(projects)
     finally:
         kube.kubectl("delete", "namespace", *[names(p).namespace for p in projects], "--wait=false", check=False)
+
+
+def _reads(kube: Kube, monkeypatch: pytest.MonkeyPatch, args: list[str]) -> Counter[str]:
+    """The resources a live render (in process, through the real client) asks the API server for, counted."""
+    from kubernetes.client import ApiClient
+
+    calls: list[tuple[str, str]] = []
+    real = ApiClient.call_api
+
+    def counted(self: Any, method: str, url: str, *rest: Any, **kw: Any) -> Any:
+        calls.append((method, urlsplit(url).path))
+        return real(self, method, url, *rest, **kw)
+
+    monkeypatch.setattr(ApiClient, "call_api", counted)
+    code, _, err = gen(["render", *args, "--kubeconfig", kube.kubeconfig])
+    monkeypatch.setattr(ApiClient, "call_api", real)
+    assert code == 0, err
+    assert {m for m, _ in calls} == {"GET"}, calls
+    return Counter(path.rsplit("/", 1)[-1] for _, path in calls)
+
+
+def test_a_live_render_lists_each_kind_once(
+    kube: Kube, clearml: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One list call per kind the install is read from, and one of namespaces (with --all-projects the
+    labelled ones, which also place each project): never a read per object or per project."""
+    ns, _ = clearml
+    tag = unique("reads")
+    projects = [f"{tag}-{i}" for i in range(5)]
+    kube.apply(
+        [
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"team-{p}", "labels": {"runai/queue": p}}}
+            for p in projects
+        ]
+    )
+    pages = -(-len(json.loads(kube.kubectl("get", "namespaces", "-o", "json").stdout)["items"]) // 500)
+    kinds = {"deployments": 1, "configmaps": 1, "secrets": 1, "services": 1, "serviceaccounts": 1}
+    source = ["--clearml-namespace", ns]
+    try:
+        every = _reads(kube, monkeypatch, ["--all-projects", *source, "--output-dir", str(tmp_path)])
+        assert every == {**kinds, "namespaces": 1}, every
+        one = _reads(kube, monkeypatch, ["--project", projects[0], *source, "-o", str(tmp_path / "v")])
+        assert one == {**kinds, "namespaces": pages}, one
+        assert YAML(typ="safe").load((tmp_path / "v").read_text())["runai"]["namespace"] == f"team-{projects[0]}"
+    finally:
+        kube.kubectl("delete", "namespace", *[f"team-{p}" for p in projects], "--wait=false", check=False)
 
 
 def test_discover_live_redacts_credentials(kube: Kube, clearml: tuple[str, str]) -> None:
