@@ -42,7 +42,12 @@ type answer struct {
 
 // render is `helm template` for one release: client-only dry run, the name check skipped, no CRDs, hooks
 // printed after the manifest as helm template prints them.
-func render(ch *chart.Chart, req request) (string, error) {
+func render(ch *chart.Chart, req request) (manifest string, err error) {
+	defer func() { // a panic in the template engine fails this request, not the process
+		if r := recover(); r != nil {
+			manifest, err = "", fmt.Errorf("helm panicked rendering %s: %v", req.Release, r)
+		}
+	}()
 	vals, err := loader.LoadValues(bytes.NewReader([]byte(req.Values)))
 	if err != nil {
 		return "", fmt.Errorf("failed to parse -: %w", err) // helm template --values - says so

@@ -63,7 +63,9 @@ def what_runs() -> list[str]:
         "(`ru_maxrss`) and wall time of a live `render`, and of `render --from-file` on the README's dump of "
         "that namespace.",
         "7. **The operator.** `clearml-runai-gen operate --all-projects` (outside the cluster, the control plane's "
-        "admin kubeconfig, the pinned helm v4) reading a clearml 3.10.5 install of its own (`clearml-op`). **Cold "
+        "admin kubeconfig, the chart rendered by `clearml-runai-render` as the operator's image has it; one render "
+        "each way, the renderer and a `helm template` process, is timed apart) reading a clearml 3.10.5 install "
+        "of its own (`clearml-op`). **Cold "
         "start** with 1, 50 and 200 project namespaces (labelled `runai/queue`, half named `runai-<project>`, half "
         "not), from the process's start until every ClearMLAgent is Ready (objects applied, agent Deployment "
         "available: the control plane's deployment controller, scheduler and kwok run the pod), against the "
@@ -110,9 +112,10 @@ def obstacles(report: Report) -> list[str]:
         out.append(
             f"**Operator.** Of its {big['ours']:.1f} s to 200 agents Ready, {big['ours'] - big['ours applied']:.1f} s "
             "come after its last write: the control plane starting the agent pods at its controllers' client rate "
-            "(kube-controller-manager's default of 20 requests/s). Its own part (objects applied, and a rotation) "
-            "is CPU on the machine's cores shared with the API server: per project one `helm template` of the "
-            "packaged chart (the one source of truth, run rather than re-implemented) and its writes."
+            "(kube-controller-manager's default of 20 requests/s), which the operator does not control. Its own "
+            "part (objects applied, and a rotation) is CPU on the machine's cores shared with the API server: per "
+            "project one render of the packaged chart by helm's library (the one source of truth, run rather than "
+            "re-implemented) and its 11 writes."
         )
     if GOALS["help"].text in missed:
         out.append("**--help.** click and the package's modules: see the start-up imports above.")
