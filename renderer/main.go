@@ -1,7 +1,13 @@
 // clearml-runai-render renders the clearml-runai-agent chart for many releases in one process, with helm's own
-// library at the version the project pins, exactly as `helm template RELEASE CHART --namespace NS --values -`
-// does for one. The operator starts it once and sends it one request per line; each `helm template` process
-// would spend ~50 ms of CPU starting up before it renders anything.
+// library at the version the project pins, as `helm template RELEASE CHART --namespace NS --values -` renders
+// one. The operator starts it once and sends it one request per line; a `helm template` process spends ~50 ms
+// of CPU starting up before it renders anything.
+//
+// It takes the steps of helm's client-only install (what `helm template` runs) that a chart without hooks,
+// CRDs, NOTES or post-renderer goes through: the release name check, dependencies, values coalesced over the
+// chart's and checked against its schema, the engine, the manifests sorted in install order, each under its
+// "# Source:" line; not helm's action package, which brings the Kubernetes clients and kubectl along (twice
+// the binary and the memory). tests/chart/test_renderer.py holds its output byte for byte to helm template's.
 //
 // Protocol (one JSON object per line each way):
 //
@@ -14,7 +20,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,10 +28,13 @@ import (
 	"os"
 	"strings"
 
-	"helm.sh/helm/v4/pkg/action"
+	"helm.sh/helm/v4/pkg/chart/common"
+	"helm.sh/helm/v4/pkg/chart/common/util"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
-	release "helm.sh/helm/v4/pkg/release/v1"
+	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
+	"helm.sh/helm/v4/pkg/engine"
+	releaseutil "helm.sh/helm/v4/pkg/release/v1/util"
 )
 
 type request struct {
@@ -40,8 +48,9 @@ type answer struct {
 	Error    string `json:"error,omitempty"`
 }
 
-// render is `helm template` for one release: client-only dry run, the name check skipped, no CRDs, hooks
-// printed after the manifest as helm template prints them.
+// render is `helm template` for one release (pkg/action's Install.RunWithContext and renderResources with
+// a client-only dry run, Replace, no CRDs, no post-renderer): hooks printed after the manifest as helm
+// template prints them; NOTES.txt left out as helm template leaves it out.
 func render(ch *chart.Chart, req request) (manifest string, err error) {
 	defer func() { // a panic in the template engine fails this request, not the process
 		if r := recover(); r != nil {
@@ -53,31 +62,49 @@ func render(ch *chart.Chart, req request) (manifest string, err error) {
 		return "", fmt.Errorf("failed to parse -: %w", err) // helm template --values - says so
 	}
 	vals = loader.MergeMaps(map[string]interface{}{}, vals)
-	cfg := action.NewConfiguration(action.ConfigurationSetLogger(slog.DiscardHandler))
-	install := action.NewInstall(cfg)
-	install.DryRunStrategy = action.DryRunClient
-	install.ReleaseName = req.Release
-	install.Namespace = req.Namespace
-	install.Replace = true
-	got, err := install.RunWithContext(context.Background(), ch, vals)
+	if err := chartutil.ValidateReleaseName(req.Release); err != nil {
+		return "", fmt.Errorf("release name check failed: release name %q: %w", req.Release, err)
+	}
+	if err := chartutil.ProcessDependencies(ch, vals); err != nil {
+		return "", fmt.Errorf("chart dependencies processing failed: %w", err)
+	}
+	caps := common.DefaultCapabilities.Copy()
+	options := common.ReleaseOptions{Name: req.Release, Namespace: req.Namespace, Revision: 1, IsInstall: true}
+	values, err := util.ToRenderValuesWithSchemaValidation(ch, vals, options, caps, false)
 	if err != nil {
 		return "", err
 	}
-	rel, ok := got.(*release.Release)
-	if !ok {
-		return "", fmt.Errorf("unsupported release type %T", got)
+	if ch.Metadata.KubeVersion != "" && !chartutil.IsCompatibleRange(ch.Metadata.KubeVersion, caps.KubeVersion.String()) {
+		return "", fmt.Errorf("chart requires kubeVersion: %s which is incompatible with Kubernetes %s", ch.Metadata.KubeVersion, caps.KubeVersion.Version)
+	}
+	var e engine.Engine
+	files, err := e.Render(ch, values)
+	if err != nil {
+		return "", err
+	}
+	for k := range files {
+		if strings.HasSuffix(k, "NOTES.txt") {
+			delete(files, k)
+		}
+	}
+	hooks, manifests, err := releaseutil.SortManifests(files, nil, releaseutil.InstallOrder)
+	if err != nil {
+		return "", err
+	}
+	var b bytes.Buffer
+	for _, m := range manifests {
+		fmt.Fprintf(&b, "---\n# Source: %s\n%s\n", m.Name, m.Content)
 	}
 	var out strings.Builder
-	fmt.Fprintln(&out, strings.TrimSpace(rel.Manifest))
-	for _, hook := range rel.Hooks {
+	fmt.Fprintln(&out, strings.TrimSpace(b.String()))
+	for _, hook := range hooks {
 		fmt.Fprintf(&out, "---\n# Source: %s\n%s\n", hook.Path, hook.Manifest)
 	}
 	return out.String(), nil
 }
 
 func serve(chartDir string, in io.Reader, out io.Writer) error {
-	loaded, err := loader.Load(chartDir)
-	if err != nil {
+	if _, err := loader.Load(chartDir); err != nil {
 		return fmt.Errorf("cannot load the chart %s: %w", chartDir, err)
 	}
 	scanner := bufio.NewScanner(in)
@@ -89,7 +116,7 @@ func serve(chartDir string, in io.Reader, out io.Writer) error {
 		var ans answer
 		if err := json.Unmarshal(scanner.Bytes(), &req); err != nil {
 			ans.Error = fmt.Sprintf("a request that is not JSON: %v", err)
-		} else if manifest, err := render(loaded, req); err != nil {
+		} else if manifest, err := renderFresh(chartDir, req); err != nil {
 			ans.Error = err.Error()
 		} else {
 			ans.Manifest = manifest
@@ -102,6 +129,16 @@ func serve(chartDir string, in io.Reader, out io.Writer) error {
 		}
 	}
 	return scanner.Err()
+}
+
+// renderFresh renders from the chart loaded anew, as each helm process loads it: a render changes the loaded
+// chart (its dependencies processed), so nothing of one request reaches the next.
+func renderFresh(chartDir string, req request) (string, error) {
+	ch, err := loader.Load(chartDir)
+	if err != nil {
+		return "", fmt.Errorf("cannot load the chart %s: %w", chartDir, err)
+	}
+	return render(ch, req)
 }
 
 func main() {

@@ -76,7 +76,8 @@ def what_runs() -> list[str]:
         "(the operator's own counters of writes and of reads besides its watches), **rotations** (a new access "
         "key in the source's Secret, until every agent Deployment's pod template changed) and **new project "
         "namespaces** one at a time (from the namespace's creation until its ClearMLAgent says its objects are "
-        "applied). Last, **500 projects**: peak resident memory (`VmHWM`) after all are applied and 30 s idle. "
+        "applied). Last, **500 projects**: peak resident memory (`VmHWM` of the operator and of its renderer process, "
+        "added: what its pod holds) after all are applied and 30 s idle. "
         "Finish lines are read from watches, not by polling.",
     ]
 

@@ -443,6 +443,10 @@ def test_helm_runs_once_per_input_and_one_render_per_agent_is_kept() -> None:
     rec._render_cached("clearml-runai-team-b", NS, {"clearml": {"accessKey": "AK3"}})
     assert renders == ["AK1", "AK2", "AK3", "AK3"]
     assert len(rec._rendered) == 2
+    again = rec._render_cached("clearml-runai-team-b", NS, {"clearml": {"accessKey": "AK3"}})
+    assert again == [{"kind": "X"}] and renders[-1] == "AK3" and len(renders) == 4
+    again[0]["kind"] = "changed by a caller"  # what a caller does to its objects never reaches the cache
+    assert rec._render_cached("clearml-runai-team-b", NS, {"clearml": {"accessKey": "AK3"}}) == [{"kind": "X"}]
 
 
 def test_a_release_installed_with_helm_is_left_alone() -> None:

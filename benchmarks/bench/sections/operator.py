@@ -315,13 +315,15 @@ def _memory(s: Setting, n: int) -> None:
         t0 = op.started
         done = s.applied.wait(names, 300 + 3 * n, f"operator with {n} projects", op.alive)
         time.sleep(30)
-        rss = op.peak_rss()
+        own, renderer = op.peak_rss_apart()
+        rss = own + renderer
         s.ctx.report.operator["memory"] = {"projects": n, "applied": done - t0, "rss": rss}
         mib = rss / 2**20
         s.ctx.report.targets.append(
             Target(
-                f"peak RSS of the operator with {n} projects ≤ 150 MiB",
-                f"{mib:.1f} MiB (objects of all {n} applied in {fmt_s(done - t0)})",
+                f"peak RSS of the operator with {n} projects ≤ 150 MiB (with its renderer process)",
+                f"{mib:.1f} MiB: the operator {own / 2**20:.1f}, its renderer {renderer / 2**20:.1f} "
+                f"(objects of all {n} applied in {fmt_s(done - t0)})",
                 "≤ 150 MiB",
                 mib <= 150,
                 f"{abs(150 - mib):.1f} MiB {'to spare' if mib <= 150 else 'over'}",
