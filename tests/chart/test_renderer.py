@@ -182,3 +182,10 @@ def test_a_renderer_that_cannot_start_says_why(tmp_path: Path) -> None:
         rendering("clearml-runai-team-a", "runai-team-a", {"runai": {"project": "team-a"}})
     assert str(caught.value).endswith(": cannot load the chart /x: no Chart.yaml"), caught.value
     assert "\n" not in str(caught.value)
+
+
+def test_a_renderer_printing_what_is_no_answer_is_replaced(tmp_path: Path) -> None:
+    rendering = ChartRenderer(_script(tmp_path, "read line; echo 'panic: something'; sleep 60"))
+    with pytest.raises(RenderError, match="printed what is not an answer"):
+        rendering("clearml-runai-team-a", "runai-team-a", {"runai": {"project": "team-a"}})
+    assert rendering._proc is None  # out of step: its next answer could be another request's

@@ -118,8 +118,9 @@ class ChartRenderer:
             line = self._ask(request, release)
         try:
             answer = json.loads(line)
-        except ValueError:
-            answer = {"error": "it printed what is not an answer"}
+        except ValueError:  # out of step with its requests: the next render starts a new one
+            self.close()
+            answer = {"error": f"{RENDERER} printed what is not an answer"}
         if not isinstance(answer, dict) or "manifest" not in answer:
             error = answer.get("error") if isinstance(answer, dict) else None
             raise RenderError(f"helm template of {release} failed: {helm_message(str(error or 'no answer'))}")
