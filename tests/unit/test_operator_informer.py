@@ -62,6 +62,18 @@ def test_watch_events_keep_the_newest_version_and_drop_managed_fields() -> None:
     assert seen == [("ADDED", "a"), ("DELETED", "a")]
 
 
+def test_a_read_is_a_copy_its_caller_may_change() -> None:
+    """The store is the API server's word: a reconcile that changes what it read (to build a patch) must not
+    change what the next one reads."""
+    informer = Informer(None, "ConfigMap", cluster_path("ConfigMap"), MANAGED)
+    informer._event({"type": "ADDED", "object": obj("ConfigMap", "ns", "a", 7)}, "1")
+    read = informer.get("ns", "a") or {}
+    read["metadata"]["labels"]["changed"] = "by a caller"
+    informer.in_namespace("ns")[0]["metadata"]["name"] = "renamed"
+    assert informer.get("ns", "a") == obj("ConfigMap", "ns", "a", 7)
+    assert informer.in_namespace("ns") == [obj("ConfigMap", "ns", "a", 7)]
+
+
 def test_a_write_without_the_operators_mark_is_not_kept() -> None:
     informer = Informer(None, "Secret", cluster_path("Secret"), MANAGED)
     informer.put(obj("Secret", "ns", "theirs", 3))
