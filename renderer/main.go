@@ -3,11 +3,12 @@
 // one. The operator starts it once and sends it one request per line; a `helm template` process spends ~50 ms
 // of CPU starting up before it renders anything.
 //
-// It takes the steps of helm's client-only install (what `helm template` runs) that a chart without hooks,
-// CRDs, NOTES or post-renderer goes through: the release name check, dependencies, values coalesced over the
-// chart's and checked against its schema, the engine, the manifests sorted in install order, each under its
-// "# Source:" line; not helm's action package, which brings the Kubernetes clients and kubectl along (twice
-// the binary and the memory). tests/chart/test_renderer.py holds its output byte for byte to helm template's.
+// It takes the steps of helm's client-only install that `helm template` without flags runs (no CRDs, no
+// post-renderer): the release name check, dependencies, values coalesced over the chart's and checked against
+// its schema, the engine, NOTES.txt left out, the manifests sorted in install order, each under its
+// "# Source:" line, then the hooks; not helm's action package, which brings the Kubernetes clients and kubectl
+// along (twice the binary and the memory). tests/chart/test_renderer.py holds its output byte for byte to
+// helm template's.
 //
 // Protocol (one JSON object per line each way):
 //
