@@ -169,6 +169,9 @@ def running_operator(
             kube.helm("v4", "uninstall", "clearml-runai-operator", "-n", SYSTEM_NS, check=False)
             gone = sorted({*CREATED_NAMESPACES, clearml})
             kube.kubectl("delete", "namespace", *gone, "--wait=false", "--ignore-not-found", check=False)
+            # gone before the next module starts: dozens of namespaces being emptied load the control plane
+            # under that module's own timing (a Job's replacement pod came after 90 s once)
+            kube.kubectl("wait", "--for=delete", "namespace", *gone, "--timeout=180s", check=False)
             CREATED_NAMESPACES.clear()
         assert code == 0, f"operator exited {code} after SIGTERM ({time.monotonic() - stopped:.1f} s)"
         assert "Traceback" not in log.read_text(), log.read_text()[-3000:]

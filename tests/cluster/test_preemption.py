@@ -124,7 +124,14 @@ def test_a_preempted_job_pod_takes_its_task_back_to_the_queue_and_it_runs_again(
             names = [p["metadata"]["name"] for p in job_pods(kube, namespace, task)]
             return names[0] if names and first not in names else ""
 
-        second = wait_for("the Job's replacement pod", replacement, timeout=90)
+        def job_state() -> str:  # why no replacement came: the Job's status and its pods' phases
+            jobs = json.loads(kube.kubectl("get", "jobs", "-n", namespace, "-o", "json").stdout)["items"]
+            pods = [(p["metadata"]["name"], p.get("status", {}).get("phase")) for p in job_pods(kube, namespace, task)]
+            return f"jobs {[j.get('status') for j in jobs]}, pods {pods}"
+
+        # the Job controller replaces the evicted pod after its back-off (10 s at the first failure), later when
+        # the control plane is still busy with an earlier module's namespaces
+        second = wait_for("the Job's replacement pod", replacement, timeout=240, explain=job_state)
         reason, message = kai.pending_reason(namespace, second)
         assert reason == "Unschedulable", message
         wait_status(agent, clearml, task, "queued")  # the pending-pods monitor took it back to the queue
