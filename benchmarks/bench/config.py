@@ -11,7 +11,6 @@ PY = Path(sys.executable)
 CLI = PY.parent / "clearml-runai-gen"
 TOOLS = ROOT / ".cache" / "tools"
 HELM = {"helm v4": TOOLS / "helm", "helm v3": TOOLS / "helm3"}
-RENDERER = ROOT / ".cache" / "renderer" / "bin" / "clearml-runai-render"  # the operator's (make renderer)
 KUBECTL = TOOLS / "kubectl"
 SEED = ROOT / "benchmarks" / "seed.sh"
 CLUSTER = ROOT / "ci" / "cluster.sh"

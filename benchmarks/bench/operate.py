@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.endpoints import free_port, metrics_of
+from sandbox.paths import RENDERER
 
 from .cluster import Cluster
-from .config import CLI, RENDERER
+from .config import CLI
 from .timing import BenchError
 
 AGENT_NAME = "app.kubernetes.io/name=clearml-runai-agent"

@@ -62,14 +62,10 @@ def render_files(
     """Render what `request` asks for and write every file of it, or none: each target is checked before
     anything is rendered, and the files are committed together once all of them are staged."""
     with transaction(request.show_secrets) as tx:
-        labelled: list[Obj] = []  # --all-projects: the project namespaces, listed once, also to place them
-
-        def listed() -> list[tuple[str, str]]:
-            labelled.extend(project_namespaces(source.api))  # type: ignore[attr-defined]
-            return runai_projects(labelled)
-
-        options = request.project_options(listed)
-        options, lookup_notes = _place_live(request, source, options, labelled if request.all_projects else None)
+        # --all-projects: the project namespaces, listed once, both to find the projects and to place them
+        labelled = project_namespaces(source.api) if request.all_projects else None  # type: ignore[attr-defined]
+        options = request.project_options(lambda: runai_projects(labelled or []))
+        options, lookup_notes = _place_live(request, source, options, labelled)
         targets = request.plan_targets(tx, options)
         results = render_many(source, options, agent, progress, Output(request.delivery))
         items: list[tuple[Target, str]] = []

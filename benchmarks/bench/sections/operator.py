@@ -17,9 +17,9 @@ import time
 from typing import Any
 
 from ..cluster import Cluster
-from ..config import BENCH_LABEL, CHART, CLI, HELM, RENDERER, ROOT, SEED_INSTALL
+from ..config import BENCH_LABEL, CHART, CLI, HELM, ROOT, SEED_INSTALL
 from ..inputs import install_upstream
-from ..operate import AGENT_NAME, OperatorProcess, Watch, agent_ready, deployment_available, objects_applied
+from ..operate import AGENT_NAME, RENDERER, OperatorProcess, Watch, agent_ready, deployment_available, objects_applied
 from ..report import Row, Target
 from ..timing import BenchError, fmt_s, log, run
 from . import Context
